@@ -1,0 +1,34 @@
+"""Typed errors for everything that can go wrong with a Lean process.
+
+Callers match on these; nothing in `lean_env` hangs or exits the interpreter.
+"""
+
+from __future__ import annotations
+
+
+class LeanError(Exception):
+    """Base of every Lean-process failure."""
+
+
+class LeanNotFound(LeanError):
+    """No usable `lean` toolchain was found; the message says what to install or set."""
+
+
+class LeanTimeout(LeanError):
+    """A Lean process or request ran past its time limit and was killed."""
+
+
+class LeanMemoryExceeded(LeanError):
+    """A Lean process went over its memory cap and was killed."""
+
+
+class LeanCrashed(LeanError):
+    """A Lean process died (signal or unexpected exit) while we waited on it."""
+
+
+class LeanProtocolError(LeanError):
+    """A Lean process (REPL) answered with something that is not the protocol."""
+
+
+class SetupError(LeanError):
+    """Making a user's Lean workspace failed (no network, elan missing, build failed)."""
