@@ -115,6 +115,19 @@ def _tree_rss_mb(proc: psutil.Process) -> float:
     return total / (1 << 20)
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory (MiB) of process `pid` and all its descendants; 0.0 once it is gone."""
+    try:
+        return _tree_rss_mb(psutil.Process(pid))
+    except psutil.Error:
+        return 0.0
+
+
+def kill_process_group(p: subprocess.Popen) -> None:
+    """SIGKILL the process group `p` leads (started with start_new_session=True) and `p` itself."""
+    _kill_group(p)
+
+
 def _kill_group(p: subprocess.Popen) -> None:
     try:
         os.killpg(p.pid, signal.SIGKILL)

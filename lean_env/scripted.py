@@ -100,9 +100,17 @@ class ScriptedWorld:
 
     def step(self, goals: Sequence[str], tactic: str) -> tuple[str, ...] | str:
         """New goals after `tactic` on the first goal, or the failure message (a str)."""
+        lines = [ln.strip() for ln in tactic.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+        if len(lines) > 1:  # a whole script: its tactics one after another, as Lean runs a block
+            for ln in lines:
+                res_ln = self.step(goals, ln)
+                if isinstance(res_ln, str):
+                    return res_ln
+                goals = res_ln
+            return tuple(goals)
         if not goals:
             return "no goals to be proved"
-        res = self.transitions.get(goals[0], {}).get(tactic.strip())
+        res = self.transitions.get(goals[0], {}).get(lines[0] if lines else tactic.strip())
         if res is None:
             return UNKNOWN_STEP
         if isinstance(res, str):

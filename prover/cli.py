@@ -13,7 +13,17 @@ import logging
 import sys
 
 # subcommand name -> module under prover.commands
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "expert-iteration": "expert_iteration",
+    "verify": "verify",
+    "setup": "setup",
+    "toolchain": "toolchain",
+    "train": "train",
+    "rationales": "rationales",
+    "eval": "eval",
+    "report": "report",
+    "search": "search",
+}
 
 EXIT_USAGE = 2
 

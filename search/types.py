@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from lean_env.types import State
+from lean_env.types import State, Theorem
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,19 @@ class Policy(Protocol):
     """Proposes steps for a batch of states; batching is where model throughput comes from."""
 
     def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]: ...
+
+
+@runtime_checkable
+class WholeProofPolicy(Protocol):
+    """Writes complete proofs: for each theorem, `n` candidates whose `tactic` is the whole script
+    (tactic envs) or the whole term (the term env).  Used by the whole-proof strategy."""
+
+    def propose_proofs(self, theorems: Sequence[Theorem], n: int) -> list[list[Candidate]]: ...
+
+
+@runtime_checkable
+class SeedablePolicy(Protocol):
+    """Optional: a policy that samples exposes `reseed`; every strategy calls it with its seed before
+    the first proposal, so a search is reproducible whatever ran on the same policy before."""
+
+    def reseed(self, seed: int) -> None: ...

@@ -1,0 +1,387 @@
+"""Evaluation datasets: every source of theorems becomes a list of `Theorem`s.
+
+    load_dataset("minif2f:valid")              the JSONL form in ../shared/data/minif2f (or $MINIF2F_DIR)
+    load_dataset("minif2f-lean:DIR[:valid]")   a checkout of a miniF2F-lean4 repository (its .lean files)
+    load_dataset("leandojo:FILE.json")         a LeanDojo benchmark file (a JSON list of traced theorems)
+    load_dataset("logic:valid")                the real-Lean logic benchmark (eval.logic.load_split)
+    load_dataset("scripted:WORLD.json")        the theorems of a scripted world (tests, demos)
+    load_dataset("jsonl:FILE") or a path       any JSONL of theorems ({"name", "header", "formal_statement"})
+
+Data is read where it lies, never copied into the repository.  A bad file or row raises
+ValueError (or FileNotFoundError) naming the file and the row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lean_env.types import Theorem, load_theorems
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+MINIF2F_SPLITS = ("valid", "test")
+LOGIC_SPLITS = ("train", "valid", "test")
+
+
+# ---------------------------------------------------------------- entry point
+
+def load_dataset(spec: str) -> list[Theorem]:
+    """The theorems named by `spec` (see the module docstring), in a stable order, names unique."""
+    kind, sep, arg = spec.partition(":")
+    if not sep or kind not in _LOADERS:
+        return _load_path(Path(spec))
+    if not arg:
+        raise ValueError(f"dataset {spec!r}: nothing after '{kind}:'")
+    return _LOADERS[kind](arg)
+
+
+def minif2f_dir() -> Path:
+    """$MINIF2F_DIR, else $PROVER_SHARED/data/minif2f, else ../shared/data/minif2f next to the repo."""
+    if os.environ.get("MINIF2F_DIR"):
+        return Path(os.environ["MINIF2F_DIR"])
+    shared = Path(os.environ.get("PROVER_SHARED", REPO.parent / "shared"))
+    return shared / "data" / "minif2f"
+
+
+def load_minif2f(split: str) -> list[Theorem]:
+    if split not in MINIF2F_SPLITS:
+        raise ValueError(f"minif2f split must be one of {', '.join(MINIF2F_SPLITS)}, got {split!r}")
+    path = minif2f_dir() / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"miniF2F {split} split not found at {path} (set MINIF2F_DIR to its folder)")
+    return load_jsonl(path)
+
+
+def load_jsonl(path: str | Path) -> list[Theorem]:
+    theorems = load_theorems(path)
+    _check_unique(theorems, str(path))
+    return theorems
+
+
+def load_logic(split: str) -> list[Theorem]:
+    if split not in LOGIC_SPLITS:
+        raise ValueError(f"logic split must be one of {', '.join(LOGIC_SPLITS)}, got {split!r}")
+    from eval.logic import load_split
+
+    return load_split(split)
+
+
+def load_scripted(path: str) -> list[Theorem]:
+    from lean_env.scripted import ScriptedWorld
+
+    theorems = [t.theorem() for t in ScriptedWorld.load(path).theorems]
+    _check_unique(theorems, path)
+    return theorems
+
+
+def _load_path(p: Path) -> list[Theorem]:
+    if p.is_dir():
+        return load_minif2f_lean(p)
+    if not p.exists():
+        raise FileNotFoundError(
+            f"dataset {str(p)!r} is neither a known spec (minif2f:, minif2f-lean:, leandojo:, logic:, jsonl:, "
+            "scripted:) "
+            "nor an existing file or folder")
+    if p.suffix == ".json":
+        return load_leandojo(p)
+    if p.suffix == ".lean":
+        theorems = parse_lean_file(p)
+        _check_unique(theorems, str(p))
+        return theorems
+    return load_jsonl(p)
+
+
+def _load_minif2f_lean_spec(arg: str) -> list[Theorem]:
+    root, sep, split = arg.rpartition(":")
+    if sep and split.lower() in MINIF2F_SPLITS:
+        return load_minif2f_lean(Path(root), split=split.lower())
+    return load_minif2f_lean(Path(arg))
+
+
+def _check_unique(theorems: Iterable[Theorem], where: str) -> None:
+    seen: set[str] = set()
+    for t in theorems:
+        if t.name in seen:
+            raise ValueError(f"{where}: theorem name {t.name!r} appears more than once")
+        seen.add(t.name)
+
+
+# ---------------------------------------------------------------- Lean source files
+
+# A new top-level command starts at column 0 with one of these words (or an attribute / doc comment).
+_COMMAND = re.compile(
+    r"^(?:@\[|/--|#|(?:theorem|lemma|example|def|abbrev|instance|structure|inductive|class|axiom|opaque|"
+    r"end|namespace|section|open|set_option|variable|universe|noncomputable|private|protected|attribute|"
+    r"macro|syntax|notation|local|scoped|import|mutual)\b)",
+    re.MULTILINE,
+)
+_THEOREM = re.compile(
+    r"^(?:@\[[^\]\n]*\]\s*)?(?:(?:private|protected|nonrec)\s+)*(?:theorem|lemma)\s+([^\s:({\[]+)",
+    re.MULTILINE,
+)
+_OPEN = "([{⟨⦃"
+_CLOSE = ")]}⟩⦄"
+
+
+def blank_comments(text: str) -> str:
+    """`text` with comments and string literals replaced by spaces (newlines kept), same length,
+    so positions found in the result index the original."""
+    out = list(text)
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out[i:j] = " " * (j - i)
+            i = j
+        elif text.startswith("/-", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/-", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("-/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            out[i:j] = [c if c == "\n" else " " for c in text[i:j]]
+            i = j
+        elif text[i] == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            j = min(j + 1, n)
+            out[i + 1:j - 1] = [c if c == "\n" else " " for c in text[i + 1:j - 1]]
+            i = j
+        else:
+            i += 1
+    return "".join(out)
+
+
+def _top_level_assign(blank: str, start: int, end: int) -> int:
+    """Index of the first `:=` at bracket depth 0 in blank[start:end], or -1."""
+    depth = 0
+    for i in range(start, end):
+        c = blank[i]
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth = max(0, depth - 1)
+        elif c == ":" and depth == 0 and blank.startswith(":=", i):
+            return i
+    return -1
+
+
+def _clean_header(text: str) -> str:
+    """A header chunk without comments and without runs of blank lines."""
+    lines = [ln.rstrip() for ln in blank_comments(text).splitlines()]
+    out: list[str] = []
+    for ln in lines:
+        if ln or (out and out[-1]):
+            out.append(ln)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n" if out else ""
+
+
+def parse_lean_source(text: str, where: str, split: str | None = None) -> list[Theorem]:
+    """The theorems stated in one Lean file.  Each `Theorem.header` is everything the file says before
+    it (imports, options, opens), comments dropped; `formal_statement` ends in `:= by` (or `:=` for a
+    term proof); a proof other than `sorry` is kept in `extra["proof"]`."""
+    blank = blank_comments(text)
+    starts = [m.start() for m in _COMMAND.finditer(blank)] + [len(text)]
+    theorems: list[Theorem] = []
+    header = ""
+    cursor = 0
+    for m in _THEOREM.finditer(blank):
+        begin = m.start()
+        end = next(s for s in starts if s > begin)
+        line = text.count("\n", 0, begin) + 1
+        chunk = _clean_header(text[cursor:begin])
+        lines = chunk.rstrip("\n").splitlines()
+        if lines and lines[-1].endswith(" in"):  # `open Foo in` scopes this theorem only
+            header += "\n".join(lines[:-1]) + "\n" if lines[:-1] else ""
+            this_header = header + lines[-1] + "\n"
+        else:
+            header += chunk
+            this_header = header
+        cursor = end
+        assign = _top_level_assign(blank, begin, end)
+        if assign < 0:
+            raise ValueError(f"{where}:{line}: theorem {m.group(1)!r} has no top-level ':=' "
+                             "(only `theorem NAME ... := proof` declarations are supported)")
+        statement = text[begin:assign].rstrip()
+        kw = re.search(r"\b(?:theorem|lemma)\b", statement)
+        if kw and statement[kw.start():kw.end()] == "lemma":  # Mathlib's `lemma` is `theorem` to Lean core
+            statement = statement[:kw.start()] + "theorem" + statement[kw.end():]
+        proof = text[assign + 2:end].strip()
+        tactic = proof.startswith("by") and (len(proof) == 2 or not (proof[2].isalnum() or proof[2] == "_"))
+        formal = statement + (" := by" if tactic else " :=")
+        body = proof[2:].strip() if tactic else proof
+        extra: dict[str, Any] = {"source": f"{where}:{line}"}
+        if split:
+            extra["split"] = split
+        if body and body != "sorry":
+            extra["proof"] = body
+        theorems.append(Theorem(m.group(1), this_header, formal, extra))
+    return theorems
+
+
+def parse_lean_file(path: str | Path, split: str | None = None) -> list[Theorem]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not UTF-8 text ({e.reason})") from None
+    return parse_lean_source(text, str(p), split=split or _split_of(p))
+
+
+def _split_of(p: Path) -> str | None:
+    for part in reversed(p.with_suffix("").parts):
+        if part.lower() in MINIF2F_SPLITS:
+            return part.lower()
+    return None
+
+
+def _lean_files(root: Path) -> list[Path]:
+    skip = {"lake-packages", "build", ".lake"}
+    return sorted(f for f in root.rglob("*.lean")
+                  if not any(part in skip or part.startswith(".") for part in f.relative_to(root).parts[:-1]))
+
+
+def load_minif2f_lean(root: str | Path, split: str | None = None) -> list[Theorem]:
+    """Every theorem in the .lean files under `root` (a miniF2F-lean4 checkout or any folder of Lean
+    files); `split` keeps only the files under a `Valid`/`Test` folder or named so.  A theorem stated
+    twice (one combined file and one file per theorem) is kept once if both statements agree."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"miniF2F-lean folder not found: {root}")
+    by_name: dict[str, Theorem] = {}
+    for f in _lean_files(root):
+        file_split = _split_of(f.relative_to(root))
+        if split and file_split != split:
+            continue
+        for t in parse_lean_file(f, split=file_split):
+            old = by_name.get(t.name)
+            if old is None:
+                by_name[t.name] = t
+            elif _norm(old.formal_statement) != _norm(t.formal_statement):
+                raise ValueError(f"{t.extra['source']}: theorem {t.name!r} is also stated, differently, at "
+                                 f"{old.extra['source']} (pass a subfolder holding one copy)")
+    if not by_name:
+        raise ValueError(f"{root}: no theorems found in its .lean files" + (f" for split {split!r}" if split else ""))
+    return list(by_name.values())
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.split())
+
+
+# ---------------------------------------------------------------- LeanDojo benchmark
+
+def load_leandojo(path: str | Path) -> list[Theorem]:
+    """A LeanDojo benchmark file (e.g. leandojo_benchmark_4/random/test.json): a JSON list of traced
+    theorems, each with url, commit, file_path, full_name, start, end and traced_tactics
+    [{tactic, annotated_tactic, state_before, state_after}].  The statement is the row's
+    `theorem_statement` when present; otherwise it is rebuilt from the first tactic's `state_before`
+    (hypotheses become binders), marked `extra["statement_from"] = "state_before"`.  The LeanDojo
+    identity (url, commit, file_path, full_name) is kept in `extra` for a Dojo environment, and the
+    traced tactics as `extra["reference_proof"]`."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"LeanDojo benchmark file not found: {p}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{p}: a LeanDojo benchmark file is a JSON list of theorems, got {type(data).__name__}")
+    theorems = [_leandojo_theorem(row, f"{p}[{i}]") for i, row in enumerate(data)]
+    _check_unique(theorems, str(p))
+    return theorems
+
+
+def _leandojo_theorem(row: Any, where: str) -> Theorem:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for key in ("full_name", "file_path"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            raise ValueError(f"{where}: missing or empty string field {key!r}")
+    tactics = row.get("traced_tactics", [])
+    if not isinstance(tactics, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("tactic"), str) and isinstance(t.get("state_before"), str)
+            for t in tactics):
+        raise ValueError(f"{where}: 'traced_tactics' must be a list of objects with string "
+                         "'tactic' and 'state_before'")
+    name = row["full_name"]
+    extra: dict[str, Any] = {k: row[k] for k in ("url", "commit", "file_path", "full_name", "start", "end")
+                             if k in row}
+    extra["reference_proof"] = [t["tactic"] for t in tactics]
+    statement = row.get("theorem_statement")
+    if isinstance(statement, str) and statement.strip():
+        formal = _as_tactic_statement(statement, name)
+    elif tactics:
+        formal = statement_from_state(name, tactics[0]["state_before"], where)
+        extra["statement_from"] = "state_before"
+    else:
+        raise ValueError(f"{where}: no 'theorem_statement' and no traced tactic to read the goal from")
+    return Theorem(name, "", formal, extra)
+
+
+def _as_tactic_statement(statement: str, name: str) -> str:
+    s = statement.strip()
+    s = re.sub(r":=\s*(by)?\s*(sorry)?\s*$", "", s).rstrip()
+    if not re.match(r"^(theorem|lemma)\b", s):
+        s = f"theorem {name} {s}" if s.startswith(("(", "{", "[", "⦃", ":")) else f"theorem {name} : {s}"
+    return s + " := by"
+
+
+def statement_from_state(name: str, state: str, where: str = "state") -> str:
+    """`theorem NAME (h : T) ... : goal := by` from a one-goal pretty-printed state
+    ("a b : T\\nh : P a\\n⊢ goal").  Instance hypotheses with inaccessible names become `[T]`."""
+    if "⊢" not in state:
+        raise ValueError(f"{where}: state_before has no goal (no '⊢')")
+    hyps_text, _, goal = state.partition("⊢")
+    if "⊢" in goal:
+        raise ValueError(f"{where}: state_before has several goals; cannot rebuild one statement")
+    binders: list[str] = []
+    for line in _hypothesis_lines(hyps_text):
+        names, sep, typ = line.partition(" : ")
+        if not sep:
+            raise ValueError(f"{where}: cannot read hypothesis line {line!r}")
+        if "✝" in names:
+            binders.append(f"[{typ.strip()}]" if names.strip().startswith("inst") else f"(_ : {typ.strip()})")
+        else:
+            binders.append(f"({names.strip()} : {typ.strip()})")
+    short = name
+    goal_text = " ".join(goal.split())
+    return f"theorem {short}" + "".join(" " + b for b in binders) + f" : {goal_text} := by"
+
+
+def _hypothesis_lines(text: str) -> list[str]:
+    """Hypothesis lines of a state; continuation lines (indented) are joined to the previous one."""
+    out: list[str] = []
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        if ln.startswith((" ", "\t")) and out:
+            out[-1] += " " + ln.strip()
+        else:
+            out.append(ln.strip())
+    return out
+
+
+_LOADERS = {
+    "minif2f": load_minif2f,
+    "minif2f-lean": _load_minif2f_lean_spec,
+    "leandojo": load_leandojo,
+    "logic": load_logic,
+    "jsonl": load_jsonl,
+    "scripted": load_scripted,
+}

@@ -1,0 +1,32 @@
+"""The logic benchmark: theorems over a project-written `prelude`, checked by the real Lean.
+
+`load_split("train" | "valid" | "test")` gives `Theorem`s whose `formal_statement` ends in
+`:=` (term proofs for `LeanTermEnv`) and whose `header` is the whole prelude.  Each
+theorem's `extra` holds "split", "reference_proof" (the hole fillings, in order),
+"difficulty" (their number) and "source".  See docs/logic_benchmark.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lean_env.types import Theorem, load_theorems
+
+HERE = Path(__file__).resolve().parent
+PRELUDE_PATH = HERE / "prelude.lean"
+SPLITS = ("train", "valid", "test")
+
+
+def split_path(split: str) -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"logic benchmark: unknown split {split!r} (choose from {', '.join(SPLITS)})")
+    return HERE / f"{split}.jsonl"
+
+
+def load_split(split: str) -> list[Theorem]:
+    """The theorems of one split, in file order."""
+    return load_theorems(split_path(split))
+
+
+def prelude_text() -> str:
+    return PRELUDE_PATH.read_text(encoding="utf-8")

@@ -1,0 +1,225 @@
+"""The seeded generator of the logic benchmark and the builder of its train/valid/test splits.
+
+    python -m eval.logic.generate            # rewrites eval/logic/{train,valid,test}.jsonl (seed 0)
+
+Theorems come from the hand-written classics (`handwritten.py`) and from three random
+families (propositional, first-order over one type `α`, equality chains), each proved by
+the small prover of `formula.py`.  Statements are deduplicated up to renaming of their
+variables before splitting, so the splits share no statement.  Whether each reference proof
+is accepted is Lean's call: `tests/test_logic_benchmark.py` checks every one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.logic.formula import Formula, lean, prove
+from eval.logic.handwritten import HANDWRITTEN
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+PRELUDE_PATH = HERE / "prelude.lean"
+ATOMS = ("p", "q", "r", "s")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    statement: str  # after `theorem NAME `, ending in `:=`
+    proof: tuple[str, ...]
+    source: str  # "handwritten" | "prop" | "fo" | "eq"
+
+    def row(self, header: str, split: str) -> dict:
+        return {
+            "name": self.name,
+            "header": header,
+            "formal_statement": f"theorem {self.name} {self.statement}",
+            "split": split,
+            "reference_proof": list(self.proof),
+            "difficulty": len(self.proof),
+            "source": self.source,
+        }
+
+
+def canonical(statement: str) -> str:
+    """The statement with its bound names renamed in order of appearance (for deduplication)."""
+    names: dict[str, str] = {}
+
+    def rename(m: re.Match[str]) -> str:
+        w = m.group(0)
+        if w in ("Prop", "Type", "And", "Or", "Not", "Iff", "Eq", "Exists", "True", "False", "fun", "α") or "." in w:
+            return w
+        return names.setdefault(w, f"v{len(names)}")
+
+    return re.sub(r"[A-Za-z_][\w.']*", rename, " ".join(statement.split()))
+
+
+def _random_prop(rng: random.Random, atoms: tuple[str, ...], depth: int) -> Formula:
+    if depth <= 0 or rng.random() < 0.25:
+        return ("atom", rng.choice(atoms))
+    op = rng.choices(["and", "or", "imp", "not", "iff"], weights=[3, 3, 4, 1.5, 0.7])[0]
+    if op == "not":
+        return ("not", _random_prop(rng, atoms, depth - 1))
+    return (op, _random_prop(rng, atoms, depth - 1), _random_prop(rng, atoms, depth - 1))
+
+
+def _random_fo(rng: random.Random, preds: tuple[str, ...], scope: tuple[str, ...], depth: int) -> Formula:
+    if depth <= 0 or (scope and rng.random() < 0.3):
+        if not scope:
+            scope = ("a",)
+        return ("pred", rng.choice(preds), rng.choice(scope))
+    op = rng.choices(["and", "or", "imp", "not", "ex", "all"], weights=[3, 2, 3, 1, 2.5, 2.5])[0]
+    if op in ("ex", "all"):
+        v = "xyz"[min(len([s for s in scope if s in "xyz"]), 2)]
+        return (op, v, _random_fo(rng, preds, (*scope, v), depth - 1))
+    if op == "not":
+        return ("not", _random_fo(rng, preds, scope, depth - 1))
+    return (op, _random_fo(rng, preds, scope, depth - 1), _random_fo(rng, preds, scope, depth - 1))
+
+
+def _atoms_of(f: Formula, tag: str, idx: int) -> set[str]:
+    if f[0] == tag:
+        return {f[idx]}
+    out: set[str] = set()
+    for x in f[1:]:
+        if isinstance(x, tuple):
+            out |= _atoms_of(x, tag, idx)
+    return out
+
+
+def _binders(names: list[str], typ: str) -> str:
+    return f"({' '.join(names)} : {typ}) " if names else ""
+
+
+def _prop_candidate(rng: random.Random) -> tuple[str, list[tuple[str, Formula]], Formula, list[str]]:
+    atoms = ATOMS[: rng.choice([2, 3, 3, 4])]
+    hyps = [(f"h{i + 1}", _random_prop(rng, atoms, rng.choice([1, 2, 2, 3]))) for i in range(rng.choice([0, 1, 2, 3]))]
+    goal = _random_prop(rng, atoms, rng.choice([1, 2, 3, 3, 4]))
+    used = sorted(set().union(*(_atoms_of(f, "atom", 1) for _, f in hyps), _atoms_of(goal, "atom", 1)))
+    hb = "".join(f"({n} : {lean(f)}) " for n, f in hyps)
+    return f"{_binders(used, 'Prop')}{hb}: {lean(goal)} :=", hyps, goal, []
+
+
+def _fo_candidate(rng: random.Random) -> tuple[str, list[tuple[str, Formula]], Formula, list[str]]:
+    preds = ("P", "Q", "R")[: rng.choice([2, 2, 3])]
+    consts = ["a", "b"][: rng.choice([1, 1, 2])]
+    hyps = [(f"h{i + 1}", _random_fo(rng, preds, tuple(consts), rng.choice([1, 2, 3])))
+            for i in range(rng.choice([1, 1, 2, 3]))]
+    goal = _random_fo(rng, preds, tuple(consts), rng.choice([1, 2, 3]))
+    fs = [f for _, f in hyps] + [goal]
+    used_preds = sorted(set().union(*(_atoms_of(f, "pred", 1) for f in fs)))
+    used_consts = [c for c in consts if any(c in _atoms_of(f, "pred", 2) for f in fs)]
+    hb = "".join(f"({n} : {lean(f)}) " for n, f in hyps)
+    stmt = f"(α : Type) {_binders(used_preds, 'α → Prop')}{_binders(used_consts, 'α')}{hb}: {lean(goal)} :="
+    return stmt, hyps, goal, used_consts
+
+
+def _eq_candidate(rng: random.Random) -> tuple[str, list[tuple[str, Formula]], Formula, list[str]]:
+    n = rng.randint(2, 6)
+    pts = ["a", "b", "c", "d", "e", "f", "g"][:n]
+    hyps = []
+    for i in range(n - 1):
+        x, y = pts[i], pts[i + 1]
+        hyps.append((f"h{i + 1}", ("eq", x, y) if rng.random() < 0.6 else ("eq", y, x)))
+    rng.shuffle(hyps)
+    hyps = [(f"h{i + 1}", f) for i, (_, f) in enumerate(hyps)]
+    if rng.random() < 0.4:
+        hyps.append((f"h{n}", ("pred", "P", pts[0])))
+        goal: Formula = ("pred", "P", pts[-1])
+        pb = "(P : α → Prop) "
+    else:
+        goal = ("eq", pts[0], pts[-1]) if rng.random() < 0.7 else ("eq", pts[-1], pts[0])
+        pb = ""
+    hb = "".join(f"({h} : {lean(f)}) " for h, f in hyps)
+    return f"(α : Type) {pb}({' '.join(pts)} : α) {hb}: {lean(goal)} :=", hyps, goal, pts
+
+
+FAMILIES = {"prop": _prop_candidate, "fo": _fo_candidate, "eq": _eq_candidate}
+
+
+def generate(seed: int, counts: dict[str, int], seen: set[str] | None = None,
+             max_tries: int = 60_000) -> Iterator[Entry]:
+    """Yield up to counts[family] new provable theorems per family, spread over proof sizes."""
+    rng = random.Random(seed)
+    seen = set() if seen is None else seen
+    for family, want in counts.items():
+        make = FAMILIES[family]
+        per_size: Counter[int] = Counter()
+        cap = max(3, want // 9)  # no proof size takes more than ~1/9 of a family
+        got = 0
+        for _ in range(max_tries):
+            if got >= want:
+                break
+            stmt, hyps, goal, inds = make(rng)
+            key = canonical(stmt)
+            if key in seen or len(stmt) > 400:
+                continue
+            proof = prove(hyps, goal, inds, depth=9, max_nodes=4000)
+            if proof is None or len(proof) > 24 or per_size[min(len(proof), 12)] >= cap:
+                continue
+            if any(n not in " ".join(proof) for n, _ in hyps) and rng.random() < 0.7:
+                continue  # mostly keep theorems whose hypotheses all matter
+            seen.add(key)
+            per_size[min(len(proof), 12)] += 1
+            got += 1
+            yield Entry(f"logic_{family}_{got:03d}", stmt, tuple(proof), family)
+        if got < want:
+            log.warning("family %s: only %d of %d theorems after %d tries", family, got, want, max_tries)
+
+
+def build(seed: int = 0, counts: dict[str, int] | None = None) -> dict[str, list[Entry]]:
+    """All entries, deduplicated and split (stratified by proof size) into train/valid/test."""
+    counts = counts or {"prop": 230, "fo": 110, "eq": 18}
+    seen: set[str] = set()
+    entries = []
+    for name, stmt, proof in HANDWRITTEN:
+        key = canonical(stmt)
+        if key in seen:
+            raise ValueError(f"handwritten theorem {name} repeats another statement")
+        seen.add(key)
+        entries.append(Entry(name, stmt, tuple(proof), "handwritten"))
+    entries += list(generate(seed, counts, seen))
+    rng = random.Random(seed + 1)
+    rng.shuffle(entries)
+    entries.sort(key=lambda e: len(e.proof))
+    splits: dict[str, list[Entry]] = {"train": [], "valid": [], "test": []}
+    for i, e in enumerate(entries):  # every 7th of each size to valid, another to test: same spread
+        splits["valid" if i % 7 == 3 else "test" if i % 7 == 5 else "train"].append(e)
+    return splits
+
+
+def write_splits(splits: dict[str, list[Entry]], out_dir: Path = HERE, header: str | None = None) -> None:
+    header = PRELUDE_PATH.read_text(encoding="utf-8") if header is None else header
+    for split, entries in splits.items():
+        with (out_dir / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for e in sorted(entries, key=lambda e: e.name):
+                fh.write(json.dumps(e.row(header, split), ensure_ascii=False) + "\n")
+
+
+def histogram(entries: list[Entry]) -> dict[int, int]:
+    return dict(sorted(Counter(len(e.proof) for e in entries).items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Regenerate the logic benchmark splits.")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=HERE)
+    args = ap.parse_args(argv)
+    splits = build(args.seed)
+    write_splits(splits, args.out)
+    for split, entries in splits.items():
+        print(f"{split}: {len(entries)} theorems, proof sizes {histogram(entries)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

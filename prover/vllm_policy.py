@@ -1,0 +1,89 @@
+"""An optional vLLM backend for the generator, for users' GPUs: the same interface and the same
+parsing, dropping and dedup as `ModelPolicy` (`samples_to_candidates`), generation by vLLM.
+
+vLLM is not a dependency (`pip install .[vllm]`); this module imports it only when a
+`VLLMPolicy` is built and raises `ImportError` with that hint otherwise.  vLLM is not installed
+on the machines this project is developed on, so only the conversion of vLLM's outputs into
+candidates (`samples_from_vllm`) is tested here, with objects of vLLM's output shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from lean_env.types import State, Theorem
+from prover.policy import GenerationConfig, PolicyStats, Sample, samples_to_candidates
+from search.types import Candidate
+from thoughts.format import build_prompt, build_proof_prompt, check_format, parse_output, parse_proof_output
+
+log = logging.getLogger(__name__)
+
+
+def samples_from_vllm(request_output: Any, stop: Sequence[str]) -> list[Sample]:
+    """`Sample`s of one vLLM `RequestOutput` (fields used: outputs[i].text, .token_ids,
+    .cumulative_logprob, .finish_reason, .stop_reason).  vLLM strips a matched stop string from
+    the text; it is put back so that parsing sees the same text as with transformers."""
+    out = []
+    for o in request_output.outputs:
+        text = o.text or ""
+        by_stop = o.finish_reason == "stop" and isinstance(o.stop_reason, str) and o.stop_reason in stop
+        by_eos = o.finish_reason == "stop" and not by_stop
+        if by_stop:
+            text += o.stop_reason
+        lp = o.cumulative_logprob if o.cumulative_logprob is not None else 0.0
+        out.append(Sample(text=text, tokens=len(o.token_ids), logprob=float(lp), ended_by_eos=by_eos,
+                          ended_by_stop=by_stop))
+    return out
+
+
+class VLLMPolicy:
+    """`Policy` and `WholeProofPolicy` on a vLLM engine (`vllm.LLM`)."""
+
+    def __init__(self, model: str, fmt: str = "thought", config: GenerationConfig | None = None,
+                 **engine_kwargs: Any) -> None:
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise ImportError("the vLLM backend needs vllm: pip install 'lean-star-prover[vllm]'") from e
+        self.fmt = check_format(fmt)
+        self.config = config or GenerationConfig()
+        self.llm = LLM(model=model, seed=self.config.seed, **engine_kwargs)
+        self.stats = PolicyStats()
+
+    def _params(self, n: int) -> Any:
+        from vllm import SamplingParams
+
+        cfg = self.config
+        if cfg.num_beams > 0:
+            log.warning("VLLMPolicy: num_beams is not supported; sampling greedily instead")
+        greedy = cfg.temperature <= 0 or cfg.num_beams > 0
+        return SamplingParams(n=1 if greedy else n, temperature=0.0 if greedy else cfg.temperature,
+                              top_p=cfg.top_p, max_tokens=cfg.max_new_tokens, stop=list(cfg.stop),
+                              logprobs=0, seed=cfg.seed + self.stats.calls)
+
+    def _propose(self, prompts: list[str], n: int, parse: Any) -> list[list[Candidate]]:
+        import time
+
+        t0 = time.perf_counter()
+        self.stats.calls += 1
+        outputs = self.llm.generate(prompts, self._params(n), use_tqdm=False)
+        result = []
+        for ro in outputs:
+            samples = samples_from_vllm(ro, self.config.stop)
+            self.stats.samples += len(samples)
+            self.stats.tokens += sum(s.tokens for s in samples)
+            result.append(samples_to_candidates(samples, parse, length_normalize=self.config.length_normalize,
+                                                dedup=self.config.dedup, stats=self.stats))
+        self.stats.prompts += len(prompts)
+        self.stats.model_seconds += time.perf_counter() - t0
+        return result
+
+    def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]:
+        prompts = [build_prompt(s.text, self.fmt) for s in states]
+        return self._propose(prompts, n, lambda s: parse_output(s.text, self.fmt, require_end=not s.ended_by_eos))
+
+    def propose_proofs(self, theorems: Sequence[Theorem], n: int) -> list[list[Candidate]]:
+        prompts = [build_proof_prompt(t.formal_statement) for t in theorems]
+        return self._propose(prompts, n, lambda s: parse_proof_output(s.text, require_end=not s.ended_by_eos))
