@@ -224,7 +224,7 @@ def _sweep_table(summaries: Sequence[dict[str, Any]], metric: str) -> list[str]:
     lines = [f"## Solved against budget ({metric} per theorem)", "",
              _row([f"budget ({metric})"] + [s["label"] for s in summaries]), _row(["---"] * (len(summaries) + 1))]
     for b in budgets:
-        cells = [f"{b:g}{unit}"]
+        cells = [f"{b:.3g}{unit}"]
         for s in summaries:
             sw = s["sweep"][metric]
             if sw["horizon"] is not None and b > sw["horizon"]:
@@ -253,18 +253,23 @@ def plot_curves(curves: dict[str, dict[str, Curve]], path: str | Path,
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
     flat = [ax for row in axes for ax in row]
+    top_rate = max((c.solved_at(c.top) / c.total for by in curves.values() for c in by.values() if c.total),
+                   default=0.0)
     for ax, metric in zip(flat, metrics, strict=False):
+        counts = metric != "seconds"  # expansions, env calls, tokens: >= 1 each, on a log axis
         for label, by_metric in curves.items():
             c = by_metric[metric]
-            xs, ys = _steps(c)
+            xs, ys = _steps(c, start=1.0 if counts else 0.0)
             ax.step(xs, ys, where="post", label=label)
         ax.set_xlabel({"seconds": "wall seconds per theorem", "env_calls": "Lean calls (env_calls) per theorem"}
                       .get(metric, f"{metric} per theorem"))
         ax.set_ylabel("solve rate")
-        ax.set_ylim(0, 1.02)
-        if metric != "seconds":
-            ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlim(left=0)
+        ax.set_ylim(0, min(1.02, max(0.1, 1.15 * top_rate)))
+        if counts:
+            ax.set_xscale("log")
+            ax.set_xlim(left=1)
+        else:
+            ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
     for ax in flat[len(metrics):]:
         ax.set_visible(False)
@@ -277,11 +282,12 @@ def plot_curves(curves: dict[str, dict[str, Curve]], path: str | Path,
     return p
 
 
-def _steps(c: Curve) -> tuple[list[float], list[float]]:
-    """x, y of the exact step curve: +1 solved at every cost-to-solve, drawn up to the horizon."""
+def _steps(c: Curve, start: float = 0.0) -> tuple[list[float], list[float]]:
+    """x, y of the exact step curve: +1 solved at every cost-to-solve, drawn from `start` up to
+    where the curve ends (its horizon, or the largest spend)."""
     total = c.total or 1
-    top = c.top or 1.0
-    xs, ys = [0.0], [0.0]
+    top = max(c.top, start)
+    xs, ys = [min(start, c.costs[0]) if c.costs else start], [0.0]
     n = 0
     for cost in c.costs:
         if cost > top:

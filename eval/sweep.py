@@ -163,9 +163,9 @@ def pass_curve(rows: Iterable[dict[str, Any]], metric: str, k: int, budgets: Seq
     return Curve(label, metric, grid, solved, total, hz)
 
 
-def budget_grid(top: float, metric: str, points: int = 12) -> list[float]:
-    """Budgets to tabulate: powers of two for counts (1, 2, 4, ...), a geometric grid for seconds;
-    always ending at `top`."""
+def budget_grid(top: float, metric: str, points: int = 8) -> list[float]:
+    """Budgets to tabulate: the last `points` powers of two below `top` for counts, a geometric grid
+    of at most 8 points for seconds; always ending at `top`."""
     if top <= 0:
         return [0.0]
     if metric == "seconds":
@@ -178,7 +178,7 @@ def budget_grid(top: float, metric: str, points: int = 12) -> list[float]:
         grid.append(b)
         b *= 2
     grid.append(float(top))
-    return grid
+    return grid[-points:]
 
 
 def sweep(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], str] | None = None,

@@ -36,10 +36,10 @@ from lean_env.types import Theorem
 from lean_env.verify_cache import VerdictCache, cache_key, toolchain_fingerprint
 from lean_env.verify_file import Entry, Judgement, build_file, judge
 from lean_env.verify_text import (
+    NameIndex,
     declared_name,
     forbidden_reason,
     mask,
-    mentions_any,
     plain_proof,
     split_statement_end,
 )
@@ -225,10 +225,10 @@ class Verifier:
                 groups[p.item.header].append(p)
         batches: list[list[_Prepared]] = []
         for group in groups.values():
-            names = {p.target for p in group}
+            index = NameIndex({p.target for p in group})
             safe = []
             for p in group:  # a proof naming another item's theorem could lean on it: alone
-                if mentions_any(p.proof_part or "", names - {p.target}):
+                if index.named_in(p.proof_part or "", ignore=p.target):
                     alone.append(p)
                 else:
                     safe.append(p)

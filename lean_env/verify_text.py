@@ -273,20 +273,33 @@ def split_statement_end(statement: str) -> tuple[str, bool]:
     raise ValueError("formal_statement must end in `:=` or `:= by`")
 
 
-def mentions_any(text: str, names: set[str]) -> bool:
-    """Does `text` (masked) contain an identifier equal to one of `names` or inside its namespace?"""
-    if not names:
-        return False
-    for tok in tokens(mask(text).text):
-        n = normalize_name(tok.text)
-        parts = _split_name(n)
-        for k in range(1, len(parts) + 1):
-            if ".".join(parts[:k]) in names:
-                return True
+class NameIndex:
+    """The target names of a group of items, to ask cheaply whether a text names one of them.
+
+    Conservative on purpose: `a.helper` counts as naming `helper`, `aux` as naming `helper.aux`.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        self.keys: dict[str, set[str]] = {}
         for name in names:
-            if n.endswith("." + name) or (name.endswith("." + n) and n):
-                return True
-    return False
+            parts = _split_name(name)
+            for k in range(len(parts)):  # the name itself and each dotted tail of it
+                self.keys.setdefault(".".join(parts[k:]), set()).add(name)
+
+    def named_in(self, text: str, ignore: str = "") -> set[str]:
+        """The names (other than `ignore`) that `text` mentions, outside comments and strings."""
+        found: set[str] = set()
+        for tok in tokens(mask(text).text):
+            parts = _split_name(normalize_name(tok.text))
+            for k in range(1, len(parts) + 1):  # every prefix (a namespace) and every tail of the token
+                found |= self.keys.get(".".join(parts[:k]), set()) | self.keys.get(".".join(parts[k - 1:]), set())
+        found.discard(ignore)
+        return found
+
+
+def mentions_any(text: str, names: set[str]) -> bool:
+    """Does `text` name one of `names`, something inside it, or a dotted tail of it?"""
+    return bool(names) and bool(NameIndex(names).named_in(text))
 
 
 def plain_proof(proof: str) -> bool:

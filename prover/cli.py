@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "eval": "eval",
     "report": "report",
     "search": "search",
+    "demo": "demo",
 }
 
 EXIT_USAGE = 2

@@ -12,9 +12,10 @@ Round r = 0..R uses model M_r:
      example and tagged with round r (roundR/examples.jsonl); a rationale teacher can write the
      thoughts (roundR/examples_final.jsonl);
   4. per-round metrics go to metrics.jsonl and metrics.png.
-M_0 is the base model fine-tuned on the seed set (the reference proofs of a small random share
-of the training split, replayed through the env to get their states); those theorems leave the
-training pool, so every proof counted later was found by search.  M_{r+1} is trained on the seed
+M_0 is the base model fine-tuned on the seed set (the reference proofs of a random share of the
+training split, replayed through the env to get their states); those theorems leave the training
+pool (the rest of the split, or `train_limit` random ones of it), so every proof counted later was found
+by search.  M_{r+1} is trained on the seed
 set plus the examples of rounds 0..r, from the base model or from M_r (`finetune_from`).
 
 Everything is written as it goes under `run_dir`; a killed run resumes at the theorem where it
@@ -55,8 +56,9 @@ class EIConfig:
     # theorems (eval.datasets specs) and how many of each to use (None: all)
     train: str = "logic:train"
     valid: str = "logic:valid"
-    train_limit: int | None = None
+    train_limit: int | None = None  # the search pool: N random training theorems not in the seed set
     valid_limit: int | None = None
+    max_difficulty: int | None = None  # keep theorems whose extra["difficulty"] is at most this
     rounds: int = 2  # rounds 0..rounds are searched; `rounds` fine-tunes happen in between
     seed: int = 0
     # the initial model: `base_model` (a checkpoint) or a fresh tiny model, fine-tuned on the seed set
@@ -257,16 +259,24 @@ class _Run:
         self.dir = Path(cfg.run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_config()
-        train = load_dataset(cfg.train)[: cfg.train_limit]
-        self.valid = load_dataset(cfg.valid)[: cfg.valid_limit]
+        train = self._easy(load_dataset(cfg.train))
+        self.valid = self._easy(load_dataset(cfg.valid))[: cfg.valid_limit]
         self.seed_set = pick_seed_set(train, cfg.seed_fraction, cfg.seed_count, cfg.seed)
         seed_names = {t.name for t in self.seed_set}
-        self.pool = [t for t in train if t.name not in seed_names]
+        rest = [t for t in train if t.name not in seed_names]
+        if cfg.train_limit is not None and cfg.train_limit < len(rest):  # a random pool, in file order
+            keep = set(random.Random(cfg.seed + 1).sample(range(len(rest)), cfg.train_limit))
+            rest = [t for i, t in enumerate(rest) if i in keep]
+        self.pool = rest
         self.env_factory = functools.partial(_make_env, cfg.env, cfg.lean, cfg.timeout, cfg.memory_mb,
                                              cfg.env_workers)
         from search.budget import Budget
 
         self.budget = Budget.parse(cfg.budget)
+
+    def _easy(self, theorems: list[Theorem]) -> list[Theorem]:
+        top = self.cfg.max_difficulty
+        return theorems if top is None else [t for t in theorems if t.extra.get("difficulty", 0) <= top]
 
     def _check_config(self) -> None:
         f = self.dir / "config.json"

@@ -14,6 +14,7 @@ deterministic best-first proposals.  `propose_proofs` does the same for whole pr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from lean_env.types import State, Theorem
 from search.types import Candidate
 from thoughts.format import (
     FORMATS,
+    PROOF_FORMAT,
     STOP_STRINGS,
     Dropped,
     ParsedProof,
@@ -154,7 +156,7 @@ def read_format(path: str | Path, default: str = "thought") -> str:
     f = Path(path) / FORMAT_FILE
     if f.is_file():
         fmt = json.loads(f.read_text(encoding="utf-8")).get("fmt", default)
-        return check_format(fmt)
+        return fmt if fmt == PROOF_FORMAT else check_format(fmt)
     return default
 
 
@@ -184,7 +186,7 @@ class ModelPolicy:
 
     def __init__(self, model: Any, tokenizer: Any, fmt: str = "thought", config: GenerationConfig | None = None,
                  device: str = "auto") -> None:
-        self.fmt = check_format(fmt)
+        self.fmt = fmt if fmt == PROOF_FORMAT else check_format(fmt)
         self.config = config or GenerationConfig()
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -194,6 +196,7 @@ class ModelPolicy:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stats = PolicyStats()
+        self._rng_calls = 0  # generate calls since the last (re)seed
         ctx = getattr(model.config, "max_position_embeddings", None) or 10**9
         self._max_prompt = max(8, min(self.config.max_prompt_tokens, ctx - self.config.max_new_tokens))
 
@@ -208,7 +211,15 @@ class ModelPolicy:
 
     # -- the seams -----------------------------------------------------------------------------
 
+    def reseed(self, seed: int) -> None:
+        """Start a new random stream: the n-th call after `reseed(s)` always samples the same way,
+        whatever ran before (the search engine reseeds per job, so a resumed run repeats itself)."""
+        self.config = dataclasses.replace(self.config, seed=int(seed))
+        self._rng_calls = 0
+
     def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]:
+        if self.fmt == PROOF_FORMAT:
+            raise ValueError("this model was trained on whole proofs: use propose_proofs (strategy 'whole')")
         prompts = [build_prompt(s.text, self.fmt) for s in states]
         return self._propose(prompts, n, lambda s: parse_output(s.text, self.fmt, require_end=not s.ended_by_eos))
 
@@ -239,7 +250,8 @@ class ModelPolicy:
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         out: list[list[Sample] | None] = [None] * len(prompts)
         bs = self.config.batch_size
-        seed = hash((self.config.seed, self.stats.calls)) & 0x7FFFFFFF
+        self._rng_calls += 1
+        seed = hash((self.config.seed, self._rng_calls)) & 0x7FFFFFFF
         devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)

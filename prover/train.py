@@ -27,7 +27,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from thoughts.format import build_prompt, check_format, format_target
+from thoughts.format import (
+    PROOF_FORMAT,
+    build_prompt,
+    build_proof_prompt,
+    check_format,
+    format_proof_target,
+    format_target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +95,9 @@ class TrainConfig:
 # data
 
 
-def load_examples(examples: str | Path | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Training rows, checked: each needs a non-empty string 'state' and 'tactic'."""
+def load_examples(examples: str | Path | list[dict[str, Any]], fmt: str = "thought") -> list[dict[str, Any]]:
+    """Training rows, checked: step formats need non-empty string 'state' and 'tactic'; the
+    whole-proof format needs 'formal_statement' and 'proof'."""
     from prover.jsonl import read_jsonl
 
     if isinstance(examples, (str, Path)):
@@ -99,9 +107,10 @@ def load_examples(examples: str | Path | list[dict[str, Any]]) -> list[dict[str,
         rows, where = list(read_jsonl(p)), str(p)
     else:
         rows, where = list(examples), "examples"
+    need = ("formal_statement", "proof") if fmt == PROOF_FORMAT else ("state", "tactic")
     for i, r in enumerate(rows, 1):
-        if not isinstance(r, dict) or not all(isinstance(r.get(k), str) and r[k].strip() for k in ("state", "tactic")):
-            raise ValueError(f"{where}: row {i} needs non-empty string fields 'state' and 'tactic'")
+        if not isinstance(r, dict) or not all(isinstance(r.get(k), str) and r[k].strip() for k in need):
+            raise ValueError(f"{where}: row {i} needs non-empty string fields {need[0]!r} and {need[1]!r}")
         if r.get("thought") is not None and not isinstance(r["thought"], str):
             raise ValueError(f"{where}: row {i}: 'thought' must be a string")
     if not rows:
@@ -114,9 +123,12 @@ def example_texts(rows: list[dict[str, Any]], fmt: str) -> list[tuple[str, str]]
     out = []
     for i, r in enumerate(rows, 1):
         try:
-            out.append((build_prompt(r["state"], fmt), format_target(r.get("thought") or "", r["tactic"], fmt)))
+            if fmt == PROOF_FORMAT:
+                out.append((build_proof_prompt(r["formal_statement"]), format_proof_target(r["proof"])))
+            else:
+                out.append((build_prompt(r["state"], fmt), format_target(r.get("thought") or "", r["tactic"], fmt)))
         except ValueError as e:
-            raise ValueError(f"training example {i} ({r.get('theorem', '?')}): {e}") from None
+            raise ValueError(f"training example {i} ({r.get('theorem', r.get('name', '?'))}): {e}") from None
     return out
 
 
@@ -227,7 +239,8 @@ def train_sft(examples: str | Path | list[dict[str, Any]], out_dir: str | Path, 
               init: str | None = None, fmt: str = "thought",
               on_step: Callable[[int, float], None] | None = None, progress: bool = True) -> Path:
     """Fine-tune `init` (a model folder or hub id; None: the tiny-model recipe on this data) on
-    `examples` and return the final model folder.  Resumes from the latest checkpoint in
+    `examples` and return the final model folder.  `fmt` is a step format ("thought", "tactic")
+    or "proof" (rows {"formal_statement", "proof"}: a whole-proof model for `propose_proofs`).  Resumes from the latest checkpoint in
     `out_dir`; returns at once if the run already finished.  `on_step(step, loss)` is called
     after every optimizer step (and after any checkpoint of that step)."""
     import torch
@@ -237,10 +250,11 @@ def train_sft(examples: str | Path | list[dict[str, Any]], out_dir: str | Path, 
     from prover.tiny import make_tiny_model
 
     config = config or TrainConfig()
-    check_format(fmt)
+    if fmt != PROOF_FORMAT:
+        check_format(fmt)
     out = Path(out_dir)
     final = out / "final"
-    pairs = example_texts(load_examples(examples), fmt)
+    pairs = example_texts(load_examples(examples, fmt), fmt)
     device = resolve_device(config.device)
 
     if init is None:

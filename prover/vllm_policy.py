@@ -9,6 +9,7 @@ candidates (`samples_from_vllm`) is tested here, with objects of vLLM's output s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -51,6 +52,12 @@ class VLLMPolicy:
         self.config = config or GenerationConfig()
         self.llm = LLM(model=model, seed=self.config.seed, **engine_kwargs)
         self.stats = PolicyStats()
+        self._rng_calls = 0
+
+    def reseed(self, seed: int) -> None:
+        """Start a new random stream (per search job), as `ModelPolicy.reseed`."""
+        self.config = dataclasses.replace(self.config, seed=int(seed))
+        self._rng_calls = 0
 
     def _params(self, n: int) -> Any:
         from vllm import SamplingParams
@@ -61,13 +68,14 @@ class VLLMPolicy:
         greedy = cfg.temperature <= 0 or cfg.num_beams > 0
         return SamplingParams(n=1 if greedy else n, temperature=0.0 if greedy else cfg.temperature,
                               top_p=cfg.top_p, max_tokens=cfg.max_new_tokens, stop=list(cfg.stop),
-                              logprobs=0, seed=cfg.seed + self.stats.calls)
+                              logprobs=0, seed=cfg.seed * 1_000_003 + self._rng_calls)
 
     def _propose(self, prompts: list[str], n: int, parse: Any) -> list[list[Candidate]]:
         import time
 
         t0 = time.perf_counter()
         self.stats.calls += 1
+        self._rng_calls += 1
         outputs = self.llm.generate(prompts, self._params(n), use_tqdm=False)
         result = []
         for ro in outputs:

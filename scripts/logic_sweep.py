@@ -15,9 +15,14 @@ Steps (each skipped or resumed when its output exists, so a killed run is rerun 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
+
+# one BLAS thread: on a small shared CPU, torch's default thread pool spins and runs ~10x slower
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -75,9 +80,10 @@ def commands(a: argparse.Namespace) -> list[list[str]]:
         if a.lean:
             common += ["--lean", a.lean]
         bf, sp = out / f"best-first-{fmt}", out / f"sample-{fmt}"
-        cmds.append(common + ["--strategy", "best-first", "--config", f"n={a.n}", "--generation", f"num_beams={a.n}",
+        cmds.append(common + ["--strategy", "best-first", "--config", f"n={a.n}", "--generation", f"num_beams={a.n},max_new_tokens={a.max_new_tokens}",
                               "--label", f"best-first/{fmt}", "--out", str(bf)])
         cmds.append(common + ["--strategy", "sample", "--config", f"samples={a.samples},retries={a.retries}",
+                              "--generation", f"max_new_tokens={a.max_new_tokens}",
                               "--temperature", str(a.temperature), "--label", f"sample/{fmt}", "--out", str(sp)])
         runs += [bf, sp]
     cmds.append(["report", *map(str, runs), "--out", str(out / "report")])
@@ -95,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=4, help="step sampling: trajectories per attempt")
     ap.add_argument("--retries", type=int, default=1, help="step sampling: resamples of a failed step")
     ap.add_argument("--temperature", type=float, default=1.0, help="step sampling temperature")
+    ap.add_argument("--max-new-tokens", type=int, default=128, help="generation cap per step (thought + tactic)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-config", default=str(REPO / "configs" / "train_tiny.json"))
-    ap.add_argument("--train-steps", type=int, default=300, help="optimizer steps per policy (batch 16)")
+    ap.add_argument("--train-steps", type=int, default=1000, help="optimizer steps per policy (batch 16)")
     ap.add_argument("--lean", default=None, help="lean executable (default: found or embedded)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     a = ap.parse_args(argv)

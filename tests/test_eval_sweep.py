@@ -124,3 +124,29 @@ def test_sample_counts_use_trajectories():
            row("x", "failed", 8, strategy="sample", samples=8, successes=0)]
     assert sample_counts(att) == (16, 3)
     assert sample_counts([row("y", "proved", 1, fp=1), row("y", "failed", 1, attempt=1)]) == (2, 1)
+
+
+def test_minif2f_report_from_recorded_rows(shared_dir, monkeypatch, tmp_path):
+    """miniF2F loads from the shared JSONL and its report breaks down by category.  The rows are
+    recorded-style rows written here (no Mathlib on these machines: nothing was proved by Lean)."""
+    from collections import Counter
+
+    from eval.datasets import load_dataset
+    from eval.metrics import category
+
+    monkeypatch.delenv("MINIF2F_DIR", raising=False)
+    monkeypatch.setenv("PROVER_SHARED", str(shared_dir))
+    theorems = load_dataset("minif2f:valid")
+    rows = [row(t.name, "proved" if i % 3 == 0 else "budget", 8, fp=1 + i % 7 if i % 3 == 0 else None)
+            for i, t in enumerate(theorems)]
+    _write_run(tmp_path / "m", rows, label="minif2f-valid", attempts=1, theorems=len(theorems))
+    s = summarize(load_run(tmp_path / "m"))
+    want = Counter(category(t.name) for t in theorems)
+    assert {c: v["theorems"] for c, v in s["categories"].items()} == dict(want)
+    assert set(want) == {"aime", "amc", "imo", "mathd_algebra", "mathd_numbertheory", "induction", "algebra",
+                         "numbertheory"}
+    assert s["solved"] == sum(1 for i in range(len(theorems)) if i % 3 == 0)
+    assert sum(v["solved"] for v in s["categories"].values()) == s["solved"]
+    paths = write_report([load_run(tmp_path / "m")], tmp_path / "m")
+    md = paths["md"].read_text()
+    assert "## Solved by category" in md and "| mathd_numbertheory |" in md

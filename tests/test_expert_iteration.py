@@ -13,7 +13,7 @@ from prover.expert_iteration import EIConfig, examples_from_rows, job_seed, repl
 from prover.jsonl import read_jsonl
 
 DATA = Path(__file__).resolve().parent / "data"
-WORLD = DATA / "distributed_world.json"
+WORLD = DATA / "ei_world.json"
 
 
 def small_config(run_dir: Path, **kw) -> EIConfig:
@@ -22,9 +22,9 @@ def small_config(run_dir: Path, **kw) -> EIConfig:
         run_dir=str(run_dir), train=f"jsonl:{DATA / 'ei_train.jsonl'}", valid=f"jsonl:{DATA / 'ei_valid.jsonl'}",
         rounds=2, seed_count=2, env=f"scripted:{WORLD}", strategy="best-first", budget="expansions=4",
         search={"n": 3}, attempts=1, fmt="tactic", teacher=None, tiny_size="micro", device="cpu",
-        generation={"max_new_tokens": 12, "temperature": 1.0, "batch_size": 8},
-        train_config={"epochs": 12, "lr": 0.01, "batch_size": 4, "device": "cpu", "log_every": 100},
-        search_solved=True,
+        generation={"max_new_tokens": 12, "temperature": 0.7, "batch_size": 8},
+        train_config={"epochs": 50, "lr": 0.005, "batch_size": 6, "device": "cpu", "log_every": 100},
+        search_solved=True, finetune_from="last",
     )
     cfg.update(kw)
     return EIConfig(**cfg)
@@ -48,10 +48,12 @@ def comparable(run_dir: Path) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_a_run_killed_in_round_1_resumes_to_the_same_final_data(tmp_path, monkeypatch, capsys):
     full = run_expert_iteration(small_config(tmp_path / "full"), progress=False)
     assert [m["round"] for m in full] == [0, 1, 2]
     assert all(m["train_total"] == 4 and m["valid_total"] == 2 for m in full)
+    assert sum(m["examples_new"] for m in full) > 0  # the rounds found proofs, so resuming has data to redo
     assert (tmp_path / "full" / "metrics.png").stat().st_size > 0
 
     real = ei.search_many
@@ -81,8 +83,7 @@ def test_a_run_killed_in_round_1_resumes_to_the_same_final_data(tmp_path, monkey
 
 def test_verified_proofs_become_examples_with_their_states(tmp_path):
     run_dir = tmp_path / "run"
-    metrics = run_expert_iteration(small_config(run_dir, rounds=0, train_config={
-        "epochs": 30, "lr": 0.01, "batch_size": 6, "device": "cpu", "log_every": 100}), progress=False)
+    metrics = run_expert_iteration(small_config(run_dir, rounds=0), progress=False)
     rows = list(read_jsonl(run_dir / "round0" / "train.jsonl"))
     proved = [r for r in rows if r["status"] == "proved"]
     assert metrics[0]["train_solved"] == len(proved) > 0  # the micro model learned the world's pattern
@@ -161,3 +162,17 @@ def test_reference_proofs_replay_through_real_lean(lean_toolchain):
         assert all(s[0] == env.start(t).text and "⊢" in s[-1] for s, t in zip(states, ths, strict=True))
         with pytest.raises(ValueError, match=ths[0].name):
             replay_many(env, [(ths[0], ["h1.2.2.2"])])
+
+
+def test_the_teacher_writes_thoughts_for_a_rounds_examples(tmp_path):
+    run = ei._Run(small_config(tmp_path / "r", fmt="thought", teacher="rule", thoughts="teacher"), progress=False)
+    rows = [{"name": "chain0", "attempt": 0, "status": "proved", "proof": ["apply p_of_q", "exact s_all"],
+             "states": ["x0 : Nat\n⊢ P0 x0", "x0 : Nat\n⊢ S0 x0"], "thoughts": ["the model's own", ""]}]
+    final = run.round_examples(0, rows, set())
+    ex = list(read_jsonl(final))
+    assert final.name == "examples_final.jsonl" and len(ex) == 2
+    assert all(r["thought"].strip() and r["rationale_by"] == "rule" for r in ex)
+    assert ex[0]["thought"] != "the model's own"  # thoughts="teacher" rewrites the model's thoughts
+    keep = ei._Run(small_config(tmp_path / "k", fmt="thought", teacher="rule"), progress=False)
+    ex = list(read_jsonl(keep.round_examples(0, rows, set())))
+    assert ex[0]["thought"] == "the model's own" and ex[1]["thought"].strip()  # only the empty one is written

@@ -87,6 +87,12 @@ def test_sampling_candidates(trained: tuple[Path, list[dict]]) -> None:
     assert sum(c.tokens for cs in out for c in cs) <= st.tokens
     again = ModelPolicy.load(final, config=GenerationConfig(temperature=0.7, max_new_tokens=MAX_NEW, seed=3), device="cpu")
     assert again.propose(states, 8) == out  # seeded
+    again.propose(states[:2], 3)  # some history ...
+    again.reseed(11)  # ... that a reseed makes irrelevant (the search engine reseeds per job)
+    fresh = ModelPolicy(again.model, again.tokenizer, "thought", GenerationConfig(temperature=0.7, max_new_tokens=MAX_NEW),
+                        "cpu")
+    fresh.reseed(11)
+    assert again.propose(states, 8) == fresh.propose(states, 8)
 
 
 def test_logprob_is_the_models_own(trained: tuple[Path, list[dict]]) -> None:

@@ -46,6 +46,17 @@ RULE_CASES = [
     ("p q : Prop\n⊢ Iff p q", "Iff.intro ?_ ?_", ["both directions", "p → q", "q → p"]),
     ("p q : Prop\nhpq : p → q\nhp : p\n⊢ q", "hpq ?_", ["hpq", "supply p"]),
     ("p : Prop\nhp : p\n⊢ p", "hp", ["exactly the goal"]),
+    # states as the logic benchmark's term env prints them (eval/logic, real Lean)
+    ("p q r : Prop\nh2 : And (And r p) (Not q)\n⊢ p", "h2.1.2", ["part .1.2 is p, exactly the goal"]),
+    ("p q : Prop\nh3 : And (Or p q) (Or q q)\n⊢ q", "Or.elim h3.1 (fun h10 => ?_) (fun h11 => ?_)",
+     ["h3.1 is the disjunction Or p q", "each case"]),
+    ("α : Type\nP : α → Prop\na b : α\nh : Eq b a\nha : P a\n⊢ P b", "Eq.subst (Eq.symm h) ?_",
+     ["Rewrite along", "Eq a b", "about a instead of b"]),
+    ("α : Type\na b c d : α\nh2 : Eq c b\n⊢ Eq b d", "Eq.trans (Eq.symm h2) ?_", ["go through c", "c equals d"]),
+    ("α : Type\na b : α\nh3 : a = b\n⊢ b = a", "Eq.symm h3", ["read backwards"]),
+    ("α : Type\nP Q : α → Prop\nh2 : And (P a) (Exists fun x => Q x)\n⊢ R a", "Exists.elim h2.2 (fun x5 h6 => ?_)",
+     ["existential Exists fun x => Q x", "witness"]),
+    ("α : Type\nP : α → Prop\nh : Exists fun x => P x\n⊢ Q", "Exists.elim h (fun x hx => ?_)", ["witness x"]),
 ]
 
 

@@ -83,6 +83,26 @@ def test_tactic_model_learns_the_steps(tmp_path: Path) -> None:
     assert log[-1]["loss"] < log[0]["loss"] / 3
 
 
+def test_whole_proof_model_writes_proofs(tmp_path: Path) -> None:
+    from lean_env.types import Theorem
+
+    world = synthetic_logic_world(12, seed=0)
+    steps = examples_from_world(world)
+    rows = [{"name": t.name, "formal_statement": t.statement + " := by",
+             "proof": "\n".join(r["tactic"] for r in steps if r["theorem"] == t.name)} for t in world.theorems]
+    cfg = TrainConfig(epochs=40, lr=5e-3, batch_size=4, tiny_size="micro", warmup_steps=5, save_every=10**6)
+    final = train_sft(rows, tmp_path / "run", cfg, fmt="proof", progress=False)
+    policy = ModelPolicy.load(final, config=GenerationConfig(temperature=0, max_new_tokens=64), device="cpu")
+    assert policy.fmt == "proof"
+    out = policy.propose_proofs([Theorem(r["name"], "", r["formal_statement"]) for r in rows], 1)
+    right = sum(bool(c) and c[0].tactic == r["proof"] for c, r in zip(out, rows, strict=True))
+    assert right >= len(rows) // 2, right
+    with pytest.raises(ValueError, match="propose_proofs"):
+        policy.propose([State(("⊢ p",))], 1)
+    with pytest.raises(ValueError, match="'formal_statement' and 'proof'"):
+        train_sft(steps, tmp_path / "bad", cfg, fmt="proof", progress=False)
+
+
 def test_resume_after_a_crash_gives_the_same_weights(tmp_path: Path) -> None:
     rows = _rows(6)
     init = make_tiny_model([p + t for p, t in example_texts(rows, "tactic")], tmp_path / "init", size="micro")

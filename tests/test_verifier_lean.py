@@ -211,21 +211,31 @@ def test_verify_proof_and_iter_verify(lean_toolchain):
 def test_prover_verify_cli_writes_resumes_and_summarises(lean_toolchain, tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     rows = [json.dumps(r) for r in _items(ADVERSARIAL[:3] + ADVERSARIAL[12:14])]
-    src.write_text("\n".join([rows[0], "{not json", rows[1], "", rows[2], rows[3], rows[4]]) + "\n")
+    src.write_text("\n".join([rows[0], "{not json", rows[1], "", rows[2], rows[3], rows[4], '["a list"]']) + "\n")
     out = tmp_path / "out.jsonl"
     args = ["verify", str(src), "--out", str(out), "--lean", str(lean_toolchain.lean), "--workers", "2",
             "--no-cache", "--no-progress"]
     assert prover_main(args) == 0
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(r["line"] for r in got) == [1, 2, 3, 5, 6, 7]
+    assert sorted(r["line"] for r in got) == [1, 2, 3, 5, 6, 7, 8]
     by_line = {r["line"]: r for r in got}
     assert by_line[2]["verdict"] == "error" and "not valid JSON" in by_line[2]["reason"]
+    assert by_line[8]["reason"] == f"bad input: {src}:8: expected a JSON object, got list"
     assert [by_line[n]["verdict"] for n in (1, 3, 5, 6, 7)] == ["proved"] * 3 + ["rejected"] * 2
     assert set(by_line[1]) >= {"name", "verdict", "reason", "messages", "seconds"}
-    assert "proved 3, rejected 2, error 1" in capsys.readouterr().out
+    assert "proved 3, rejected 2, error 2" in capsys.readouterr().out
     assert prover_main(args) == 0  # resume: nothing left to do
-    assert len(out.read_text().splitlines()) == 6
-    assert "6 already in" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 7
+    assert "7 already in" in capsys.readouterr().err
+
+
+def test_prover_verify_cli_to_stdout(lean_toolchain, tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(_items(ADVERSARIAL[:1])[0]) + "\n")
+    assert prover_main(["verify", str(src), "--lean", str(lean_toolchain.lean), "--no-cache", "--no-progress"]) == 0
+    cap = capsys.readouterr()
+    row = json.loads(cap.out.strip())
+    assert row["verdict"] == "proved" and row["line"] == 1 and "proved 1, rejected 0, error 0" in cap.err
 
 
 def test_prover_verify_cli_usage_and_missing_toolchain(tmp_path, monkeypatch, capsys):

@@ -8,6 +8,7 @@ from lean_env.verifier import VerifyItem, _candidate
 from lean_env.verify_cache import VerdictCache, cache_key
 from lean_env.verify_file import Entry, axioms_of, build_file, declaration_kind, signature
 from lean_env.verify_text import (
+    NameIndex,
     declared_name,
     forbidden_reason,
     mask,
@@ -84,6 +85,10 @@ def test_mentions_other_names():
     assert mentions_any(" helper.aux p", {"helper"})
     assert mentions_any(" _root_.helper p", {"helper"})
     assert not mentions_any(" helpers p -- helper", {"helper"})
+    assert mentions_any(" aux p", {"helper.aux"})
+    index = NameIndex({"a", "b", "c.d"})
+    assert index.named_in(" a b d", ignore="a") == {"b", "c.d"}
+    assert index.named_in(" a -- b", ignore="a") == set()
 
 
 def test_code_that_restates_the_statement_becomes_batchable():

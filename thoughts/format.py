@@ -28,6 +28,7 @@ import textwrap
 from dataclasses import dataclass
 
 FORMATS = ("tactic", "thought")
+PROOF_FORMAT = "proof"  # whole proofs: a model trained on (statement -> proof) rows
 
 GOALS = "[GOALS]"
 THOUGHT = "[THOUGHT]"

@@ -107,7 +107,7 @@ def parse_goal(goal_text: str) -> Goal:
 
 
 _BINDERS = ("∀", "∃", "fun ", "λ")
-_INFIX = (("↔", "iff"), ("→", "imp"), ("∨", "or"), ("∧", "and"))  # lowest precedence first
+_INFIX = (("↔", "iff"), ("→", "imp"), ("∨", "or"), ("∧", "and"), ("=", "eq"))  # lowest precedence first
 
 
 def _strip_parens(s: str) -> str:
@@ -189,8 +189,8 @@ def parse_prop(text: str) -> Expr:
     if head == "Exists" and args:
         inner = _strip_parens(s[len("Exists"):])
         lam = _binder(inner, "exists")
-        return lam if lam.kind == "exists" else Expr("atom", s)
-    arity = {"And": ("and", 2), "Or": ("or", 2), "Iff": ("iff", 2), "Not": ("not", 1)}
+        return Expr("exists", s, lam.args, var=lam.var) if lam.kind == "exists" else Expr("atom", s)
+    arity = {"And": ("and", 2), "Or": ("or", 2), "Iff": ("iff", 2), "Not": ("not", 1), "Eq": ("eq", 2)}
     if head in arity and len(args) == arity[head][1]:
         return Expr(arity[head][0], s, tuple(parse_prop(a) for a in args))
     if s == "False":
@@ -203,7 +203,7 @@ def parse_prop(text: str) -> Expr:
 _SHAPE_WORDS = {
     "and": "a conjunction", "or": "a disjunction", "iff": "an equivalence", "imp": "an implication",
     "not": "a negation", "forall": "a universal statement", "exists": "an existential statement",
-    "false": "False", "true": "True", "atom": "an atomic proposition",
+    "false": "False", "true": "True", "atom": "an atomic proposition", "eq": "an equation",
 }
 
 
@@ -214,6 +214,40 @@ def _norm(s: str) -> str:
 def _hyp_with_type(goal: Goal, typ: str) -> str | None:
     want = _norm(typ)
     return next((h for h, t in goal.hyps.items() if _norm(t) == want), None)
+
+
+def _term_type(goal: Goal, term: str) -> Expr | None:
+    """The proposition a proof term built from hypotheses proves: `h`, `h.1.2`, `h.mp`,
+    `Eq.symm h`, `(h.2)`; None when it is not one of these."""
+    term = _strip_parens(term)
+    atoms = _atoms(term)
+    if len(atoms) == 2 and atoms[0] == "Eq.symm":
+        inner = _term_type(goal, atoms[1])
+        if inner is None or inner.kind != "eq":
+            return None
+        a, b = inner.args
+        return Expr("eq", f"Eq {_paren(b.text)} {_paren(a.text)}", (b, a))
+    if len(atoms) != 1:
+        return None
+    base, *fields = term.split(".")
+    if base not in goal.hyps:
+        return None
+    e = parse_prop(goal.hyps[base])
+    for f in fields:
+        if e.kind == "and" and f in ("1", "left"):
+            e = e.args[0]
+        elif e.kind == "and" and f in ("2", "right"):
+            e = e.args[1]
+        elif e.kind == "iff" and f in ("1", "mp", "2", "mpr"):
+            a, b = e.args if f in ("1", "mp") else e.args[::-1]
+            e = Expr("imp", f"{a.text} → {b.text}", (a, b))
+        else:
+            return None
+    return e
+
+
+def _paren(text: str) -> str:
+    return f"({text})" if " " in text.strip() else text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +328,41 @@ class RuleTeacher:
             neg = next((h for h, ty in hyp.items() if parse_prop(ty).kind == "not"), None)
             extra = f" The negation {neg} : {hyp[neg]} makes that possible." if neg else ""
             return f"The goal {t.text} does not follow directly, but the hypotheses are contradictory: prove False instead.{extra}"
+        # equations
+        if head in ("Eq.refl", "rfl") and t.kind == "eq":
+            return f"Both sides of the equation {t.text} are the same term."
+        if head == "Eq.symm" and args:
+            ht = _term_type(goal, args[0])
+            if ht is not None:
+                return f"The goal {t.text} is {_strip_parens(args[0])} : {ht.text} read backwards."
+        if head == "Eq.trans" and args and t.kind == "eq":
+            ht = _term_type(goal, args[0])
+            if ht is not None and ht.kind == "eq":
+                mid, rhs = ht.args[1].text, t.args[1].text
+                return (f"The goal is the equation {t.text}: go through {mid}. {_strip_parens(args[0])} gives "
+                        f"{ht.text}, so it remains to prove that {mid} equals {rhs}.")
+        if head in ("Eq.subst", "Eq.mpr", "Eq.mp") and args:
+            ht = _term_type(goal, args[0])
+            if ht is not None and ht.kind == "eq":
+                return (f"Rewrite along {_strip_parens(args[0])} : {ht.text}: the goal {t.text} follows from the "
+                        f"same statement about {ht.args[0].text} instead of {ht.args[1].text}.")
+
+        # case analysis on a hypothesis or a part of one
+        if head in ("Or.elim", "Exists.elim", "cases", "rcases", "obtain") and args and "." in args[0]:
+            ht, name = _term_type(goal, args[0]), _strip_parens(args[0])
+            if ht is not None and ht.kind == "or":
+                return (f"{name} is the disjunction {ht.text}: prove the goal {t.text} in each case, "
+                        f"once assuming {ht.args[0].text} and once assuming {ht.args[1].text}.")
+            if ht is not None and ht.kind == "exists":
+                return f"{name} is the existential {ht.text}: unpack its witness and the property it has."
+        # a part of a hypothesis, several projections deep
+        if not args and head.count(".") >= 2 and head.split(".")[0] in hyp:
+            ht, base = _term_type(goal, head), head.split(".")[0]
+            if ht is not None:
+                exact = ", exactly the goal" if _norm(ht.text) == _norm(t.text) else ""
+                return (f"Hypothesis {base} : {hyp[base]} is built from conjunctions; its part "
+                        f"{head[len(base):]} is {ht.text}{exact}.")
+
         hyp_of_elim = None
         if head in ("Or.elim", "Or.rec", "cases", "rcases", "Exists.elim", "And.elim", "Iff.mp", "Iff.mpr",
                     "And.left", "And.right") and args:

@@ -24,11 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="search workers (> 1: Ray actors)")
     p.add_argument("--ray-address", help="join a Ray cluster instead of starting a local one")
     p.add_argument("--device", help="cpu | cuda | auto")
+    p.add_argument("--generation-actor", action="store_true", default=None,
+                   help="one shared generation actor (e.g. on the GPU) serves every Ray worker")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
-def format_table(rows: list[dict], total_train: int | None = None, total_valid: int | None = None) -> str:
+def format_table(rows: list[dict]) -> str:
     head = [h for _, h in COLUMNS]
     body = [[str(r.get(k, "")) for k, _ in COLUMNS] for r in rows]
     for r, line in zip(rows, body, strict=True):
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = EIConfig.load(args.config)
     over = {k: v for k, v in (("run_dir", args.run_dir), ("rounds", args.rounds), ("workers", args.workers),
-                              ("ray_address", args.ray_address), ("device", args.device)) if v is not None}
+                              ("ray_address", args.ray_address), ("device", args.device),
+                              ("generation_actor", args.generation_actor)) if v is not None}
     if over:
         cfg = dataclasses.replace(cfg, **over)
     rows = run_expert_iteration(cfg, progress=not args.no_progress)

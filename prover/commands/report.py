@@ -1,7 +1,7 @@
 """`prover report DIR [DIR...] [--out DIR]`: evaluation runs side by side.
 
 Each DIR is a `prover eval --out` directory (or a results .jsonl file).  Writes report.json,
-report.md (runs, pass@k with intervals, categories, solved against budget in expansions, tokens
+report.md (runs, pass@k with intervals, categories, solved against budget in expansions, Lean calls, tokens
 and seconds) and solve_rate_vs_budget.png (one line per run) into --out (default: the one DIR).
 """
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from thoughts.format import FORMATS
+from thoughts.format import FORMATS, PROOF_FORMAT
 
 _OVERRIDES = (("epochs", int), ("lr", float), ("batch_size", int), ("max_len", int), ("max_steps", int),
               ("seed", int), ("save_every", int), ("device", str), ("tiny_size", str))
@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="TrainConfig JSON (e.g. configs/train_tiny.json)")
     p.add_argument("--init", "--model", dest="init", help="model folder or hub id to start from "
                    "(default: a tiny model made from the data)")
-    p.add_argument("--fmt", choices=FORMATS, default="thought", help="prompt format (default: thought)")
+    p.add_argument("--fmt", choices=(*FORMATS, PROOF_FORMAT), default="thought",
+                   help="prompt format (default: thought; proof: rows {formal_statement, proof})")
     for name, typ in _OVERRIDES:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=f"override config {name}")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(raw, str):
             verdict.reason = f"bad input: {raw}"
             verdict.name = f"line {n}"
+        elif verdict.reason.startswith(f"bad input: item {i}:"):  # name the file and line, not the index
+            verdict.reason = verdict.reason.replace(f"item {i}:", f"{args.input}:{n}:", 1)
+            if verdict.name == f"item {i}":
+                verdict.name = f"line {n}"
         row = verdict.to_dict()
         row["line"] = n
         emit(row)
