@@ -13,7 +13,6 @@ ValueError (or FileNotFoundError) naming the file and the row.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -21,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Theorem, load_theorems
+from lean_env.types import Theorem, load_theorems, read_json
+from lean_env.verify_text import mask
 
 log = logging.getLogger(__name__)
 
@@ -130,40 +130,6 @@ _OPEN = "([{⟨⦃"
 _CLOSE = ")]}⟩⦄"
 
 
-def blank_comments(text: str) -> str:
-    """`text` with comments and string literals replaced by spaces (newlines kept), same length,
-    so positions found in the result index the original."""
-    out = list(text)
-    i, n = 0, len(text)
-    while i < n:
-        if text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out[i:j] = " " * (j - i)
-            i = j
-        elif text.startswith("/-", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("/-", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("-/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            out[i:j] = [c if c == "\n" else " " for c in text[i:j]]
-            i = j
-        elif text[i] == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out[i + 1:j - 1] = [c if c == "\n" else " " for c in text[i + 1:j - 1]]
-            i = j
-        else:
-            i += 1
-    return "".join(out)
-
-
 def _top_level_assign(blank: str, start: int, end: int) -> int:
     """Index of the first `:=` at bracket depth 0 in blank[start:end], or -1."""
     depth = 0
@@ -180,7 +146,7 @@ def _top_level_assign(blank: str, start: int, end: int) -> int:
 
 def _clean_header(text: str) -> str:
     """A header chunk without comments and without runs of blank lines."""
-    lines = [ln.rstrip() for ln in blank_comments(text).splitlines()]
+    lines = [ln.rstrip() for ln in mask(text, keep_strings=True).text.splitlines()]
     out: list[str] = []
     for ln in lines:
         if ln or (out and out[-1]):
@@ -194,7 +160,7 @@ def parse_lean_source(text: str, where: str, split: str | None = None) -> list[T
     """The theorems stated in one Lean file.  Each `Theorem.header` is everything the file says before
     it (imports, options, opens), comments dropped; `formal_statement` ends in `:= by` (or `:=` for a
     term proof); a proof other than `sorry` is kept in `extra["proof"]`."""
-    blank = blank_comments(text)
+    blank = mask(text).text  # comments and literals blanked, offsets kept
     starts = [m.start() for m in _COMMAND.finditer(blank)] + [len(text)]
     theorems: list[Theorem] = []
     header = ""
@@ -294,12 +260,7 @@ def load_leandojo(path: str | Path) -> list[Theorem]:
     identity (url, commit, file_path, full_name) is kept in `extra` for a Dojo environment, and the
     traced tactics as `extra["reference_proof"]`."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"LeanDojo benchmark file not found: {p}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = read_json(p, "LeanDojo benchmark file")
     if not isinstance(data, list):
         raise ValueError(f"{p}: a LeanDojo benchmark file is a JSON list of theorems, got {type(data).__name__}")
     theorems = [_leandojo_theorem(row, f"{p}[{i}]") for i, row in enumerate(data)]

@@ -16,13 +16,12 @@ serves the same world over the REPL protocol.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem
+from lean_env.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem, read_json
 from thoughts.render import render_tactic_proof
 
 UNKNOWN_STEP = "<input>:1:1: unknown tactic"
@@ -76,14 +75,7 @@ class ScriptedWorld:
 
     @classmethod
     def load(cls, path: str | Path) -> ScriptedWorld:
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"scripted world not found: {p}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        return cls.from_dict(data, where=str(p))
+        return cls.from_dict(read_json(path, "scripted world"), where=str(Path(path)))
 
     def find(self, name_or_statement: str) -> ScriptedTheorem:
         for t in self.theorems:

@@ -45,6 +45,18 @@ class Theorem:
         return {"name": self.name, "header": self.header, "formal_statement": self.formal_statement, **self.extra}
 
 
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON value in the file `path`; a missing file raises FileNotFoundError naming `what`
+    ("scripted world", "train config", ...), bad JSON a ValueError naming the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
 def load_theorems(path: str | Path) -> list[Theorem]:
     """Read a JSONL file of theorems; a bad row raises ValueError naming file and line."""
     p = Path(path)

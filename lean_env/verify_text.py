@@ -103,10 +103,12 @@ def _blank(s: str) -> str:
     return "".join(c if c == "\n" else " " for c in s)
 
 
-def mask(text: str) -> Masked:
+def mask(text: str, keep_strings: bool = False) -> Masked:
     """Blank out comments (`--`, nested `/- -/`) and string/char literal contents.
 
     Inside string literals, `{...}` parts stay visible: in an interpolated string they are terms.
+    With `keep_strings`, string and char literals stay as they are (only comments are blanked; a
+    `--` inside a string is still not a comment).
     """
     out: list[str] = []
     i, n = 0, len(text)
@@ -133,12 +135,12 @@ def mask(text: str) -> Masked:
         elif c == '"' or (c == "r" and _RAW_START.match(text, i) and not _ident_before(text, i)):
             j, closed = _string_end(text, i)
             open_string = open_string or not closed
-            out.append(_mask_string(text[i:j]))
+            out.append(text[i:j] if keep_strings else _mask_string(text[i:j]))
             i = j
         elif c == "'" and not _ident_before(text, i):
             m = _CHAR_LIT.match(text, i)
             if m:
-                out.append(_blank(m.group(0)))
+                out.append(m.group(0) if keep_strings else _blank(m.group(0)))
                 i += len(m.group(0))
             else:
                 out.append(c)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lean_env.types import read_json
 from thoughts.format import (
     PROOF_FORMAT,
     build_prompt,
@@ -82,13 +83,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"train config not found: {p}")
-        try:
-            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")), where=str(p))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        return cls.from_dict(read_json(path, "train config"), where=str(Path(path)))
 
 
 # ---------------------------------------------------------------------------------------------

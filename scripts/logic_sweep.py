@@ -31,28 +31,16 @@ FORMATS = ("thought", "tactic")
 
 
 def make_examples(path: Path, split: str, lean: str | None) -> int:
-    """Training rows from the reference proofs of `split`, the state before each step read by
-    replaying the proof in the real Lean, one theorem at a time (a proof that does not replay is
-    left out with a warning)."""
-    from tqdm import tqdm
-
+    """Training rows from the reference proofs of `split` (eval.logic.examples.reference_examples:
+    each proof replayed in the real Lean; one that does not replay is left out with a warning)."""
     from eval.datasets import load_dataset
-    from prover.distributed import proof_states
+    from eval.logic.examples import reference_examples
     from prover.expert_iteration import write_jsonl_atomic
     from prover.factory import make_env
 
-    rows = []
     env = make_env("lean-term", lean=lean)
     try:
-        for t in tqdm(load_dataset(f"logic:{split}"), desc="replay reference proofs", unit="thm"):
-            proof = list(t.extra["reference_proof"])
-            try:
-                states = proof_states(env, t, proof)
-            except ValueError as e:
-                print(f"warning: {e}", file=sys.stderr)
-                continue
-            rows += [{"state": s, "thought": "", "tactic": tac, "theorem": t.name, "source": "reference"}
-                     for s, tac in zip(states, proof, strict=True)]
+        rows = reference_examples(env, load_dataset(f"logic:{split}"))
     finally:
         env.close()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,17 +16,14 @@ import heapq
 from collections.abc import Mapping
 from typing import Any
 
-from lean_env.types import Open, ProofEnv, Proved, Theorem
+from lean_env.types import ProofEnv, Theorem
 from search.budget import Budget
 from search.config import SearchConfig
-from search.engine import Run
-from search.graph import Step
+from search.engine import Run, priority
 from search.result import SearchResult
 from search.types import Policy
 
-
-def priority(logprob: float, depth: int, length_normalize: bool) -> float:
-    return logprob / max(depth, 1) if length_normalize else logprob
+__all__ = ["best_first", "priority"]
 
 
 def best_first(theorem: Theorem, env: ProofEnv, policy: Policy, budget: Budget,
@@ -41,38 +38,9 @@ def best_first(theorem: Theorem, env: ProofEnv, policy: Policy, budget: Budget,
         if k == 0:
             break
         keys = [heapq.heappop(queue)[2] for _ in range(k)]
-        exp0, env0 = run.meter.acc.expansions, run.meter.acc.env_calls
-        proposals = run.propose([g.state(key) for key in keys], cfg.n)
-        full = [(i, key, c) for i, (key, cands) in enumerate(zip(keys, proposals, strict=True)) for c in cands]
-        todo = full[: run.meter.allow_env_calls(len(full))]
-        outcomes = run.apply([(g.state(key), c.tactic) for _, key, c in todo])
-        done, proving = len(todo), -1
-        for j, ((i, key, cand), out) in enumerate(zip(todo, outcomes, strict=True)):
-            if isinstance(out, Proved):
-                steps = [*g.path_to(key), Step(cand.tactic, cand.thought, cand.logprob)]
-                at = run.meter.snapshot(expansions=exp0 + i + 1, env_calls=env0 + j + 1)
-                if run.try_proof(steps, at):
-                    g.add_proof(key, cand)
-                    done, proving = j + 1, i
-                    break
-                g.add_failure(key, cand, "proof rejected by the whole-proof check")
-            elif isinstance(out, Open):
-                child = out.state.text
-                if child == key:
-                    g.add_failure(key, cand, "no progress: the goals did not change")
-                    continue
-                parent = g.node(key)
-                depth = parent["depth"] + 1
-                pr = priority(parent["logprob"] + cand.logprob, depth, cfg.length_normalize)
-                if g.add_child(key, cand, out.state, pr) and depth < cfg.max_depth:
-                    heapq.heappush(queue, (-pr, g.node(child)["order"], child))
-            else:
-                g.add_failure(key, cand, out.message)
-        # nodes with candidates left untried (env-call budget) or unread (the proof came first) stay unexpanded
-        cut = {i for i, _, _ in full[done:]} - {proving}
-        for i, key in enumerate(keys):
-            if i not in cut:
-                g.mark_expanded(key, exp0 + i + 1)
+        for child in run.expand(keys, cfg.n, cfg.length_normalize):
+            if g.node(child[2])["depth"] < cfg.max_depth:
+                heapq.heappush(queue, child)
         if run.proof is not None:
             break
     return run.result(run.stop_status(), queue_left=len(queue))

@@ -1,5 +1,6 @@
 """What every strategy shares: one `Run` per search holds the meter, the graph and the found proof,
-times the model and the env separately, and gates "proved" on `env.check`."""
+times the model and the env separately, and gates "proved" on `env.check`; `Run.expand` is the
+expansion round of the tree searches (best-first and beam)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from search.result import Accounting, SearchResult
 from search.types import Candidate, Policy
 
 log = logging.getLogger(__name__)
+
+NO_PROGRESS = "no progress: the goals did not change"
+
+
+def priority(logprob: float, depth: int, length_normalize: bool) -> float:
+    return logprob / max(depth, 1) if length_normalize else logprob
 
 
 def clean_candidates(cands: Sequence[Candidate], n: int, where: str = "policy") -> list[Candidate]:
@@ -95,6 +102,43 @@ class Run:
             self.proof, self.proof_text, self.first_proof_at = steps, chk.proof, found_at
             found_at.checks = self.meter.acc.checks
         return True
+
+    # --- one expansion round of a tree search ----------------------------------------------------
+    def expand(self, keys: Sequence[str], n: int, length_normalize: bool) -> list[tuple[float, int, str]]:
+        """Expand the nodes `keys` (already allowed by the expansion budget): one model call for all,
+        the candidates cut to the env-call allowance, one `apply_batch`, a proof checked as soon as it
+        closes the goals (the round stops at the first accepted one).  Returns the new child nodes as
+        `(-priority, discovery order, key)`.  Nodes whose candidates were left untried (env-call
+        budget) or unread (the proof came first) stay unexpanded."""
+        g = self.graph
+        exp0, env0 = self.meter.acc.expansions, self.meter.acc.env_calls
+        proposals = self.propose([g.state(key) for key in keys], n)
+        full = [(i, key, c) for i, (key, cands) in enumerate(zip(keys, proposals, strict=True)) for c in cands]
+        todo = full[: self.meter.allow_env_calls(len(full))]
+        outcomes = self.apply([(g.state(key), c.tactic) for _, key, c in todo])
+        done, proving = len(todo), -1
+        children: list[tuple[float, int, str]] = []
+        for j, ((i, key, cand), out) in enumerate(zip(todo, outcomes, strict=True)):
+            if isinstance(out, Proved):
+                steps = [*g.path_to(key), Step(cand.tactic, cand.thought, cand.logprob)]
+                at = self.meter.snapshot(expansions=exp0 + i + 1, env_calls=env0 + j + 1)
+                if self.try_proof(steps, at):
+                    g.add_proof(key, cand)
+                    done, proving = j + 1, i
+                    break
+                g.add_failure(key, cand, "proof rejected by the whole-proof check")
+            elif isinstance(out, Open) and out.state.text != key:
+                parent = g.node(key)
+                pr = priority(parent["logprob"] + cand.logprob, parent["depth"] + 1, length_normalize)
+                if g.add_child(key, cand, out.state, pr):
+                    children.append((-pr, g.node(out.state.text)["order"], out.state.text))
+            else:
+                g.add_failure(key, cand, out.message if isinstance(out, Failed) else NO_PROGRESS)
+        cut = {i for i, _, _ in full[done:]} - {proving}
+        for i, key in enumerate(keys):
+            if i not in cut:
+                g.mark_expanded(key, exp0 + i + 1)
+        return children
 
     # --- the result -------------------------------------------------------------------------------
     def result(self, status: str, **extra: object) -> SearchResult:

@@ -124,3 +124,16 @@ def test_jsonl_errors_name_file_and_line():
         load_dataset("logic:")
     with pytest.raises(ValueError, match="logic split must be one of"):
         load_dataset("logic:dev")
+
+
+def test_lean_parsing_reads_literals_like_lean():
+    """Comments end at literals the way Lean lexes them (lean_env.verify_text.mask): a `'('` char does
+    not open a bracket, `--` inside a string is no comment, and header strings are kept."""
+    src = ('set_option x "a -- b" -- a comment\n'
+           "theorem t1 (c : Char) (h : c = '(') : f \"s := {x}\" = 1 := by\n  simp -- done\n"
+           'theorem t2 : r#"raw " := "# = "" := rfl\n')
+    t1, t2 = parse_lean_source(src, "x.lean")
+    assert t1.header == t2.header == 'set_option x "a -- b"\n'
+    assert t1.formal_statement == "theorem t1 (c : Char) (h : c = '(') : f \"s := {x}\" = 1 := by"
+    assert t1.extra["proof"] == "simp -- done"
+    assert t2.formal_statement == 'theorem t2 : r#"raw " := "# = "" :=' and t2.extra["proof"] == "rfl"

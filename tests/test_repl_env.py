@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
-import types
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,22 +113,7 @@ def test_check_replays_the_whole_proof_in_a_fresh_env() -> None:
         assert not sorry.ok and "sorry" in sorry.reason
 
 
-def test_check_uses_the_verifier_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import lean_env.verifier as vmod
-    except ImportError:   # helper A's module not there yet: stand in with the agreed interface
-        @dataclass(frozen=True)
-        class VerifyItem:
-            name: str
-            header: str
-            formal_statement: str
-            proof: str | None = None
-            code: str | None = None
-
-        vmod = types.ModuleType("lean_env.verifier")
-        vmod.VerifyItem = VerifyItem  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "lean_env.verifier", vmod)
-
+def test_check_uses_the_verifier_when_given() -> None:
     @dataclass
     class Verdict:
         proved: bool

@@ -97,6 +97,31 @@ def format_target(thought: str, tactic: str, fmt: str) -> str:
     return f"{thought}\n{TACTIC}\n{tactic}\n{END}"
 
 
+def _until_end(text: object, require_end: bool) -> str | Dropped:
+    """A generated output cut at `[END]`, or why it cannot be used (not text; no marker while one is
+    required)."""
+    if not isinstance(text, str):
+        return Dropped(f"output is not text ({type(text).__name__})")
+    if END in text:
+        return text[: text.index(END)]
+    if require_end:
+        return Dropped(f"no {END} marker (output cut off at the length limit?)")
+    return text
+
+
+def _unusable(value: str, name: str) -> Dropped | None:
+    """Why the parsed field `name` (already stripped) cannot be used: empty, a delimiter inside, or
+    undecodable bytes; None when it can."""
+    if not value:
+        return Dropped(f"empty {name}")
+    bad = _delimiter_in(value)
+    if bad:
+        return Dropped(f"{name} contains the delimiter {bad}")
+    if "\ufffd" in value:
+        return Dropped(f"{name} contains undecodable bytes")
+    return None
+
+
 def parse_output(text: str, fmt: str, *, require_end: bool = True) -> ParsedStep | Dropped:
     """Turn a generated continuation back into (thought, tactic).
 
@@ -104,12 +129,9 @@ def parse_output(text: str, fmt: str, *, require_end: bool = True) -> ParsedStep
     the end-of-sequence token instead); otherwise a missing marker means the output was cut
     off by the length limit and is dropped.  Never raises on malformed text."""
     check_format(fmt)
-    if not isinstance(text, str):
-        return Dropped(f"output is not text ({type(text).__name__})")
-    if END in text:
-        text = text[: text.index(END)]
-    elif require_end:
-        return Dropped(f"no {END} marker (output cut off at the length limit?)")
+    text = _until_end(text, require_end)
+    if isinstance(text, Dropped):
+        return text
     thought = ""
     if fmt == "thought":
         if TACTIC not in text:
@@ -120,14 +142,7 @@ def parse_output(text: str, fmt: str, *, require_end: bool = True) -> ParsedStep
         if bad:
             return Dropped(f"thought contains the delimiter {bad}")
     tactic = text.strip()
-    if not tactic:
-        return Dropped("empty tactic")
-    bad = _delimiter_in(tactic)
-    if bad:
-        return Dropped(f"tactic contains the delimiter {bad}")
-    if "\ufffd" in tactic:
-        return Dropped("tactic contains undecodable bytes")
-    return ParsedStep(thought, tactic)
+    return _unusable(tactic, "tactic") or ParsedStep(thought, tactic)
 
 
 def build_proof_prompt(theorem_statement: str) -> str:
@@ -149,21 +164,11 @@ def format_proof_target(proof: str) -> str:
 
 def parse_proof_output(text: str, *, require_end: bool = True) -> ParsedProof | Dropped:
     """The proof body (dedented: one tactic a line for `:= by`, a term for `:=`) or why not."""
-    if not isinstance(text, str):
-        return Dropped(f"output is not text ({type(text).__name__})")
-    if END in text:
-        text = text[: text.index(END)]
-    elif require_end:
-        return Dropped(f"no {END} marker (output cut off at the length limit?)")
+    text = _until_end(text, require_end)
+    if isinstance(text, Dropped):
+        return text
     body = textwrap.dedent(text.strip("\n")).strip()
-    if not body:
-        return Dropped("empty proof")
-    bad = _delimiter_in(body)
-    if bad:
-        return Dropped(f"proof contains the delimiter {bad}")
-    if "\ufffd" in body:
-        return Dropped("proof contains undecodable bytes")
-    return ParsedProof(body)
+    return _unusable(body, "proof") or ParsedProof(body)
 
 
 def example_text(row: dict, fmt: str) -> tuple[str, str]:

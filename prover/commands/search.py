@@ -4,7 +4,6 @@ appended as it finishes; a rerun with the same --out skips what is done."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,15 +59,12 @@ CONFIG_FLAGS = ("n", "expand_batch", "length_normalize", "max_depth", "width", "
 
 def load_theorem_list(spec: str) -> list[Theorem]:
     """A JSONL of theorems, a scripted world file, or (when eval.datasets is there) a dataset spec."""
-    from lean_env.types import load_theorems
+    from lean_env.types import load_theorems, read_json
 
     path = Path(spec)
     if path.is_file():
         if path.suffix == ".json":
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+            data = read_json(path, "theorem file")
             if isinstance(data, dict) and "theorems" in data:
                 from lean_env.scripted import ScriptedWorld
 
