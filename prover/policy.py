@@ -34,7 +34,7 @@ from thoughts.format import (
     Dropped,
     ParsedProof,
     ParsedStep,
-    build_prompt,
+    build_prompt_fitting,
     build_proof_prompt,
     check_format,
     parse_output,
@@ -220,7 +220,7 @@ class ModelPolicy:
     def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]:
         if self.fmt == PROOF_FORMAT:
             raise ValueError("this model was trained on whole proofs: use propose_proofs (strategy 'whole')")
-        prompts = [build_prompt(s.text, self.fmt) for s in states]
+        prompts = [build_prompt_fitting(s.text, self.fmt, self._prompt_fits) for s in states]
         return self._propose(prompts, n, lambda s: parse_output(s.text, self.fmt, require_end=not s.ended_by_eos))
 
     def propose_proofs(self, theorems: Sequence[Theorem], n: int) -> list[list[Candidate]]:
@@ -234,6 +234,9 @@ class ModelPolicy:
         cfg = self.config
         return [samples_to_candidates(ss, parse, length_normalize=cfg.length_normalize, dedup=cfg.dedup,
                                       stats=self.stats) for ss in per_prompt]
+
+    def _prompt_fits(self, prompt: str) -> bool:
+        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) <= self._max_prompt
 
     # -- generation ----------------------------------------------------------------------------
 

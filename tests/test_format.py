@@ -103,3 +103,15 @@ def test_whole_proof_round_trip() -> None:
     assert parse_proof_output("\n[END]") == Dropped("empty proof")
     with pytest.raises(ValueError):
         format_proof_target("  ")
+
+
+def test_prompt_fitting_drops_trailing_goals_never_the_first() -> None:
+    from thoughts.format import build_prompt_fitting
+
+    state = "h : p\n⊢ p\n\nh : q\n⊢ q\n\nh : r\n⊢ r"
+    assert build_prompt_fitting(state, "tactic", lambda p: True) == build_prompt(state, "tactic")
+    short = build_prompt_fitting(state, "thought", lambda p: len(p) <= len(build_prompt("h : p\n⊢ p\n\nh : q\n⊢ q",
+                                                                                          "thought")))
+    assert short == build_prompt("h : p\n⊢ p\n\nh : q\n⊢ q", "thought")
+    # nothing fits: the first goal alone is left for the caller to cut
+    assert build_prompt_fitting(state, "tactic", lambda p: False) == build_prompt("h : p\n⊢ p", "tactic")

@@ -140,6 +140,20 @@ def test_batched_equals_one_at_a_time_and_length_normalisation(trained: tuple[Pa
         assert math.isclose(y[0].logprob, x[0].logprob / x[0].tokens, abs_tol=1e-4)
 
 
+def test_too_long_prompt_keeps_the_first_goal(trained: tuple[Path, list[dict]]) -> None:
+    final, rows = trained
+    policy = ModelPolicy.load(final, config=GenerationConfig(temperature=0, max_new_tokens=MAX_NEW), device="cpu")
+    row = next(r for r in rows if "\n\n" not in r["state"])
+    need = len(policy.tokenizer(build_prompt(row["state"], "thought"), add_special_tokens=False)["input_ids"])
+    cfg = GenerationConfig(temperature=0, max_new_tokens=MAX_NEW, max_prompt_tokens=need + 3)
+    tight = ModelPolicy(policy.model, policy.tokenizer, "thought", cfg, "cpu")
+    junk = tuple(f"x{i} : Prop\n⊢ Or x{i} (Not x{i})" for i in range(6))  # later goals that do not fit
+    long_state, alone = State((row["state"], *junk)), State((row["state"],))
+    assert len(policy.tokenizer(build_prompt(long_state.text, "thought"))["input_ids"]) > need + 3
+    got, want = tight.propose([long_state], 1)[0], policy.propose([alone], 1)[0]
+    assert got and [(c.tactic, c.thought) for c in got] == [(c.tactic, c.thought) for c in want]
+
+
 def test_save_load_round_trip(trained: tuple[Path, list[dict]], tmp_path: Path) -> None:
     final, rows = trained
     cfg = GenerationConfig(temperature=0, max_new_tokens=MAX_NEW)

@@ -25,7 +25,10 @@ never raises on model output: it returns `ParsedStep` or `Dropped(reason)`.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from lean_env.types import GOAL_SEPARATOR
 
 FORMATS = ("tactic", "thought")
 PROOF_FORMAT = "proof"  # whole proofs: a model trained on (statement -> proof) rows
@@ -73,6 +76,23 @@ def build_prompt(state_text: str, fmt: str) -> str:
     check_format(fmt)
     nxt = THOUGHT if fmt == "thought" else TACTIC
     return f"{GOALS}\n{state_text.strip()}\n{nxt}\n"
+
+
+def build_prompt_fitting(state_text: str, fmt: str, fits: Callable[[str], bool]) -> str:
+    """`build_prompt`, shortened until `fits(prompt)`: goals after the first are dropped from the
+    end, one at a time (a step fills the first goal, so it must stay whole; a generator that cut
+    the prompt from the left would lose exactly that goal).  A prompt that does not fit even with
+    the first goal alone is returned as such, for the caller's own truncation."""
+    prompt = build_prompt(state_text, fmt)
+    if fits(prompt):
+        return prompt
+    goals = state_text.strip().split(GOAL_SEPARATOR)
+    while len(goals) > 1:
+        goals.pop()
+        prompt = build_prompt(GOAL_SEPARATOR.join(goals), fmt)
+        if fits(prompt):
+            break
+    return prompt
 
 
 def _delimiter_in(text: str) -> str | None:

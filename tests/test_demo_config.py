@@ -1,0 +1,72 @@
+"""The demo recipe (configs/demo.json): loading, checking, command-line overrides and the eval
+command line it gives."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from prover.commands.demo import DEFAULT_CONFIG, DemoConfig, add_parser, eval_argv, resolve
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    ap = argparse.ArgumentParser()
+    add_parser(ap.add_subparsers())
+    return ap.parse_args(["demo", *argv])
+
+
+def test_shipped_recipe_loads_and_is_checked() -> None:
+    cfg = DemoConfig.load(DEFAULT_CONFIG)
+    assert cfg.fmt in ("tactic", "thought") and cfg.n >= 1 and cfg.train_steps >= 1
+    assert cfg.budget.startswith("expansions=")
+
+
+def test_flags_override_the_recipe(tmp_path: Path) -> None:
+    cfg = resolve(_args("--fmt", "thought", "--n", "4", "--train-steps", "7", "--budget", "expansions=8"))
+    assert (cfg.fmt, cfg.n, cfg.train_steps, cfg.budget) == ("thought", 4, 7, "expansions=8")
+    assert cfg.train == DemoConfig.load(DEFAULT_CONFIG).train  # untouched fields come from the file
+    tc = tmp_path / "tc.json"
+    tc.write_text(json.dumps({"lr": 0.01, "tiny_size": "tiny"}))
+    assert resolve(_args("--train-config", str(tc))).train == {"lr": 0.01, "tiny_size": "tiny"}
+
+
+def test_eval_argv_carries_beams_generation_and_search(tmp_path: Path) -> None:
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps({"fmt": "tactic", "n": 6, "max_new_tokens": {"tactic": 24},
+                                "generation": {"length_normalize": True}, "search": {"expand_batch": 2}}))
+    args = _args("--config", str(path), "--out", str(tmp_path / "run"), "--limit", "3", "--no-progress")
+    argv = eval_argv(resolve(args), Path("m/final"), args)
+    opt = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+    assert opt["--config"] == "n=6,expand_batch=2"
+    assert opt["--generation"] == "num_beams=6,max_new_tokens=24,length_normalize=true"
+    assert opt["--fmt"] == "tactic" and opt["--limit"] == "3" and opt["--policy"] == "model:m/final"
+    assert argv[-1] == "--no-progress"
+    with pytest.raises(ValueError, match="max_new_tokens needs a positive integer for 'thought'"):
+        resolve(_args("--config", str(path), "--fmt", "thought"))  # this recipe has no thought budget
+    default = eval_argv(resolve(_args("--fmt", "thought")), Path("m"), _args())
+    assert "max_new_tokens=96" in default[default.index("--generation") + 1]  # thoughts get more tokens
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"fmt": "proof"}, "unknown step format"),
+    ({"n": 0}, "n must be a positive integer"),
+    ({"colour": 1}, "unknown field(s) colour"),
+    ({"generation": {"num_beams": 4}}, "top-level 'n'"),
+    ({"generation": {"max_new_tokens": 40}}, "top-level 'max_new_tokens'"),
+    ({"generation": {"top_p": 0}}, "top_p"),
+    ({"train": {"lr_typo": 1}}, "lr_typo"),
+    ({"search": {"expand_batch": 0}}, "expand_batch"),
+])
+def test_bad_recipes_raise_naming_the_problem(tmp_path: Path, bad: dict, words: str) -> None:
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        DemoConfig.load(path)
+
+
+def test_missing_recipe_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="demo config not found"):
+        DemoConfig.load(tmp_path / "nope.json")
