@@ -38,9 +38,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Failed, Open, ProofEnv, Proved, Theorem
+from lean_env.types import Failed, Open, ProofEnv, Proved, Theorem, read_json
 from prover.distributed import SearchJob, init_ray, search_many
-from prover.jsonl import append_jsonl, read_jsonl
+from prover.jsonl import append_jsonl, read_jsonl, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,7 @@ class EIConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> EIConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"expert-iteration config not found: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        return cls.from_dict(data, where=str(p))
+        return cls.from_dict(read_json(path, "expert-iteration config"), where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,16 +152,6 @@ class EIConfig:
 def job_seed(seed: int, round_: int, name: str, attempt: int) -> int:
     """A job's seed: a function of the run seed, the round, the theorem and the attempt only."""
     return zlib.crc32(f"{seed}/{round_}/{name}/{attempt}".encode()) & 0x7FFFFFFF
-
-
-def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def replay_many(env: ProofEnv, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[list[str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +62,16 @@ def done_keys(path: str | Path, *fields: str) -> set[tuple[Any, ...]]:
     """The keys (tuples of `fields`) of rows already in a results file: what a rerun skips."""
     repair_jsonl(path)
     return {tuple(row.get(f) for f in fields) for row in read_jsonl(path)}
+
+
+def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write a whole JSONL file at once: to a temporary file, flushed, then renamed over `path`,
+    so a reader never sees half of it."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, p)

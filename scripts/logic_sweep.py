@@ -35,8 +35,8 @@ def make_examples(path: Path, split: str, lean: str | None) -> int:
     each proof replayed in the real Lean; one that does not replay is left out with a warning)."""
     from eval.datasets import load_dataset
     from eval.logic.examples import reference_examples
-    from prover.expert_iteration import write_jsonl_atomic
     from prover.factory import make_env
+    from prover.jsonl import write_jsonl_atomic
 
     env = make_env("lean-term", lean=lean)
     try:

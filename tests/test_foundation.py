@@ -8,7 +8,7 @@ import pytest
 
 from lean_env.scripted import UNKNOWN_STEP, ScriptedEnv, ScriptedWorld
 from lean_env.types import Failed, Open, Proved, State, load_theorems
-from prover.jsonl import append_jsonl, done_keys, read_jsonl
+from prover.jsonl import append_jsonl, done_keys, read_jsonl, write_jsonl_atomic
 from thoughts.render import render_tactic_proof
 
 G = "p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"
@@ -96,3 +96,11 @@ def test_jsonl_append_resume_and_torn_line(tmp_path):
 def test_render_puts_thoughts_as_comments():
     text = render_tactic_proof(["constructor", "exact hp"], ["split the conjunction\ninto two goals", ""])
     assert text == "\n  -- split the conjunction\n  -- into two goals\n  constructor\n  exact hp"
+
+
+def test_write_jsonl_atomic_replaces_the_whole_file(tmp_path):
+    f = tmp_path / "rows.jsonl"
+    f.write_text('{"old": 1}\n')
+    write_jsonl_atomic(f, [{"a": "∧"}, {"b": 2}])
+    assert list(read_jsonl(f)) == [{"a": "∧"}, {"b": 2}]
+    assert not (tmp_path / "rows.jsonl.tmp").exists()

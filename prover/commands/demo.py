@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     from eval.logic import load_split
     from eval.logic.examples import reference_examples
     from prover.cli import main as prover
-    from prover.expert_iteration import write_jsonl_atomic
     from prover.factory import make_env
+    from prover.jsonl import write_jsonl_atomic
     from prover.train import TrainConfig, train_sft
     from thoughts.rationale import RuleTeacher, add_rationales
 
