@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lean_env.types import State  # noqa: E402
+from core.types import State  # noqa: E402
 from prover.policy import GenerationConfig, ModelPolicy  # noqa: E402
 from prover.tiny import examples_from_world, synthetic_logic_world  # noqa: E402
 from prover.train import TrainConfig, train_sft  # noqa: E402

@@ -21,11 +21,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core.types import Open, Proved  # noqa: E402
 from lean_env.pool import ReplPool  # noqa: E402
 from lean_env.repl import ReplClient  # noqa: E402
 from lean_env.repl_env import ReplEnv  # noqa: E402
 from lean_env.scripted import ScriptedEnv, ScriptedWorld  # noqa: E402
-from lean_env.types import Open, Proved  # noqa: E402
 
 WORLD = REPO / "tests" / "data" / "worlds" / "backoff.json"
 STATEMENT = "theorem imp_self' (p : Prop) : p → p := by sorry"

@@ -22,13 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.types import (  # noqa: E402
+    Candidate,  # noqa: E402
+    Open,
+    Outcome,
+    ProofCheck,
+    State,
+    Theorem,
+)
 from lean_env.scripted import ScriptedEnv, ScriptedWorld  # noqa: E402
-from lean_env.types import Open, Outcome, ProofCheck, State, Theorem  # noqa: E402
 from prover.scripted_policy import ScriptedPolicy  # noqa: E402
 from search.budget import Budget  # noqa: E402
 from search.result import SearchResult  # noqa: E402
 from search.strategies import run_strategy  # noqa: E402
-from search.types import Candidate  # noqa: E402
 
 THEOREM = Theorem("endless", "", "theorem endless : P := by")
 

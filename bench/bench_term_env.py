@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.types import Open, Outcome, State  # noqa: E402
 from eval.logic import load_split  # noqa: E402
 from lean_env.term_env import LeanTermEnv  # noqa: E402
 from lean_env.toolchain import find_toolchain  # noqa: E402
-from lean_env.types import Open, Outcome, State  # noqa: E402
 from prover.vocab_policy import VocabularyPolicy  # noqa: E402
 
 

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Theorem, load_theorems, read_json
+from core.jsonl import load_theorems, read_json
+from core.types import Theorem
 from lean_env.verify_text import mask
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.jsonl import read_jsonl
 from eval.metrics import CATEGORIES, OTHER, category, pass_at_k_ci, wilson_interval
 from eval.sweep import ACCOUNTING_FIELDS, Curve, accounting_of, budget_grid, by_theorem, solve_curve
-from prover.jsonl import read_jsonl
 
 log = logging.getLogger(__name__)
 

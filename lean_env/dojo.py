@@ -24,9 +24,9 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.proof_text import TACTIC_STYLE, tactic_blocks
+from core.types import Failed, FailureKind, Open, Outcome, ProofCheck, Proved, State, Theorem
 from lean_env.errors import LeanError, LeanNotFound, LeanProtocolError
-from lean_env.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem
-from thoughts.render import render_tactic_proof
 
 if TYPE_CHECKING:
     from lean_env.verifier import Verifier
@@ -69,6 +69,8 @@ class DojoHandle:
 
 class DojoEnv:
     """A `ProofEnv` over LeanDojo sessions (one `Dojo` context per theorem, at most `max_sessions` open)."""
+
+    proof_style = TACTIC_STYLE
 
     def __init__(self, dojo_factory: DojoFactory | None = None, *, timeout: int = 600,
                  verifier: Verifier | None = None, max_sessions: int = 1) -> None:
@@ -134,11 +136,12 @@ class DojoEnv:
         except Exception as e:
             kind = type(e).__name__
             if kind == "DojoTacticTimeoutError":
-                return Failed(f"timeout: {e}")
+                return Failed(f"timeout: {e}", FailureKind.TIMEOUT)
             if kind == "DojoCrashError":
                 self._close_session(h.session)   # states of this session are rebuilt on next use
                 oom = bool(getattr(e, "is_out_of_memory", False))
-                return Failed(f"LeanMemoryExceeded: {e}" if oom else f"LeanCrashed: {e}")
+                return (Failed(f"LeanMemoryExceeded: {e}", FailureKind.MEMORY) if oom
+                        else Failed(f"LeanCrashed: {e}", FailureKind.CRASH))
             raise
         return self._outcome(h, tactic, res)
 
@@ -160,15 +163,14 @@ class DojoEnv:
     def apply_batch(self, steps: Sequence[tuple[State, str]]) -> list[Outcome]:
         return [self.apply(s, t) for s, t in steps]
 
-    def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-        """With a verifier: the verifier's verdict.  Without: a fresh LeanDojo session runs the tactics
-        in order and must end in ProofFinished (LeanDojo itself checks the finished proof)."""
-        proof = render_tactic_proof(tactics, thoughts)
+    def check(self, theorem: Theorem, proof: str) -> ProofCheck:
+        """With a verifier: the verifier's verdict.  Without: a fresh LeanDojo session runs the
+        proof's tactics in order and must end in ProofFinished (LeanDojo itself checks it)."""
         if self.verifier is not None:
-            from lean_env.verifier import VerifyItem
+            from lean_env.verifier import check_with_verifier
 
-            v = self.verifier.verify([VerifyItem(theorem.name, theorem.header, theorem.formal_statement, proof=proof)])[0]
-            return ProofCheck(v.proved, proof, v.reason)
+            return check_with_verifier(self.verifier, theorem, proof)
+        tactics = tactic_blocks(proof)
         if not tactics:
             return ProofCheck(False, proof, "empty proof")
         try:
@@ -181,7 +183,7 @@ class DojoEnv:
                 try:
                     res = dojo.run_tac(state, tac)
                 except Exception as e:
-                    return ProofCheck(False, proof, f"step {i + 1} `{tac}`: {type(e).__name__}: {e}")
+                    return ProofCheck(False, proof, f"step {i + 1} `{tac}` failed on replay: {type(e).__name__}: {e}")
                 kind = type(res).__name__
                 if kind == "ProofFinished":
                     if i != len(tactics) - 1:

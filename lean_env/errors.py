@@ -5,6 +5,8 @@ Callers match on these; nothing in `lean_env` hangs or exits the interpreter.
 
 from __future__ import annotations
 
+from core.types import FailureKind
+
 
 class LeanError(Exception):
     """Base of every Lean-process failure."""
@@ -32,3 +34,12 @@ class LeanProtocolError(LeanError):
 
 class SetupError(LeanError):
     """Making a user's Lean workspace failed (no network, elan missing, build failed)."""
+
+
+def failure_kind(err: LeanError) -> FailureKind:
+    """The `FailureKind` a step gets when its Lean call ended in `err`."""
+    if isinstance(err, LeanTimeout):
+        return FailureKind.TIMEOUT
+    if isinstance(err, LeanMemoryExceeded):
+        return FailureKind.MEMORY
+    return FailureKind.CRASH

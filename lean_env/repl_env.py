@@ -27,11 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lean_env.errors import LeanCrashed, LeanMemoryExceeded, LeanNotFound, LeanProtocolError, LeanTimeout
+from core.proof_text import TACTIC_STYLE
+from core.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem
+from lean_env.errors import (
+    LeanCrashed,
+    LeanMemoryExceeded,
+    LeanNotFound,
+    LeanProtocolError,
+    LeanTimeout,
+    failure_kind,
+)
 from lean_env.repl import CommandResult, ReplClient, ReplCommandError, TacticResult
 from lean_env.toolchain import LeanToolchain
-from lean_env.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem
-from thoughts.render import render_tactic_proof
 
 if TYPE_CHECKING:
     from lean_env.verifier import Verifier
@@ -86,6 +93,8 @@ def find_repl(toolchain: LeanToolchain | None = None, repl: str | os.PathLike[st
 
 class ReplEnv:
     """A `ProofEnv` over one REPL process (see the module docstring)."""
+
+    proof_style = TACTIC_STYLE
 
     def __init__(self, command: Sequence[str] | None = None, *, timeout: float = 60.0, memory_mb: int = 8192,
                  header: str | None = None, cwd: str | os.PathLike[str] | None = None,
@@ -199,7 +208,7 @@ class ReplEnv:
             if not self.faults_as_failures:
                 raise
             log.warning("REPL fault on `%s` (%s): %s; the process restarts", tactic, type(e).__name__, e)
-            return Failed(f"{type(e).__name__}: {e}")
+            return Failed(f"{type(e).__name__}: {e}", failure_kind(e))
         return self._outcome(h, tactic, res)
 
     def _outcome(self, h: ReplHandle, tactic: str, res: TacticResult) -> Outcome:
@@ -219,14 +228,11 @@ class ReplEnv:
         """One process answers one request at a time: the steps run in order (use a ReplPool for more)."""
         return [self.apply(s, t) for s, t in steps]
 
-    def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-        proof = render_tactic_proof(tactics, thoughts)
+    def check(self, theorem: Theorem, proof: str) -> ProofCheck:
         if self.verifier is not None:
-            from lean_env.verifier import VerifyItem
+            from lean_env.verifier import check_with_verifier
 
-            item = VerifyItem(theorem.name, theorem.header, theorem.formal_statement, proof=proof)
-            verdict = self.verifier.verify([item])[0]
-            return ProofCheck(verdict.proved, proof, verdict.reason)
+            return check_with_verifier(self.verifier, theorem, proof)
         return self._check_by_replay(theorem, proof)
 
     def _check_by_replay(self, theorem: Theorem, proof: str) -> ProofCheck:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem, read_json
-from thoughts.render import render_tactic_proof
+from core.jsonl import read_json
+from core.proof_text import TACTIC_STYLE
+from core.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem
 
 UNKNOWN_STEP = "<input>:1:1: unknown tactic"
 
@@ -92,7 +93,7 @@ class ScriptedWorld:
 
     def step(self, goals: Sequence[str], tactic: str) -> tuple[str, ...] | str:
         """New goals after `tactic` on the first goal, or the failure message (a str)."""
-        lines = [ln.strip() for ln in tactic.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+        lines = script_lines(tactic)
         if len(lines) > 1:  # a whole script: its tactics one after another, as Lean runs a block
             for ln in lines:
                 res_ln = self.step(goals, ln)
@@ -110,8 +111,15 @@ class ScriptedWorld:
         return (*res, *goals[1:])
 
 
+def script_lines(text: str) -> list[str]:
+    """The tactic lines of a script: stripped, blank lines and `--` comments left out."""
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+
+
 class ScriptedEnv:
     """An in-process `ProofEnv` over a `ScriptedWorld`: no processes, exact and instant."""
+
+    proof_style = TACTIC_STYLE
 
     def __init__(self, world: ScriptedWorld) -> None:
         self.world = world
@@ -131,20 +139,19 @@ class ScriptedEnv:
     def apply_batch(self, steps: Sequence[tuple[State, str]]) -> list[Outcome]:
         return [self.apply(s, t) for s, t in steps]
 
-    def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-        """A fresh replay of the whole tactic list from the theorem's first goal."""
-        proof = render_tactic_proof(tactics, thoughts)
+    def check(self, theorem: Theorem, proof: str) -> ProofCheck:
+        """A fresh replay of the proof text (its tactic lines, comments skipped) from the theorem's goal."""
         try:
             goals: tuple[str, ...] = (self.world.theorem_for(theorem).goal,)
         except KeyError as e:
             return ProofCheck(False, proof, str(e))
-        for i, tac in enumerate(tactics):
-            res = self.world.step(goals, tac)
-            if isinstance(res, str):
-                return ProofCheck(False, proof, f"step {i + 1} `{tac}` failed on replay: {res}")
-            goals = res
-        if goals:
-            return ProofCheck(False, proof, f"{len(goals)} goal(s) left after the last step")
+        if not script_lines(proof):
+            return ProofCheck(False, proof, "empty proof")
+        res = self.world.step(goals, proof)
+        if isinstance(res, str):
+            return ProofCheck(False, proof, f"the proof failed on replay: {res}")
+        if res:
+            return ProofCheck(False, proof, f"{len(res)} goal(s) left after the last step")
         return ProofCheck(True, proof)
 
     def close(self) -> None:

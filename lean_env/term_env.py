@@ -29,20 +29,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lean_env.errors import LeanCrashed, LeanMemoryExceeded, LeanTimeout
+from core.proof_text import HOLE, HOLE_RE, TERM_STYLE, count_holes, fill_first_hole
+from core.types import Failed, FailureKind, Open, Outcome, ProofCheck, Proved, State, Theorem
+from lean_env.errors import LeanCrashed, LeanMemoryExceeded, LeanTimeout, failure_kind
 from lean_env.process import LeanMessage, run_lean
 from lean_env.toolchain import LeanToolchain
-from lean_env.types import Failed, Open, Outcome, ProofCheck, Proved, State, Theorem
 
 if TYPE_CHECKING:
     from lean_env.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
-HOLE = "?_"
 _IDENT_CHAR = r"[\w'!?₀-₉]"
-HOLE_RE = re.compile(rf"(?<!{_IDENT_CHAR})\?_(?!{_IDENT_CHAR})")
-_ATOM_RE = re.compile(r"^[\w'!?.₀-₉]+$")
 _STATEMENT_RE = re.compile(r"^(\s*)(?:(?:theorem|lemma)\s+(\S+)|example)(?=[\s(\[{:⦃])", re.S)
 PLACEHOLDER_PREFIX = "don't know how to synthesize placeholder"
 NOISE = "internal exception #3"  # Lean without Init reports it next to every elaboration error
@@ -109,23 +107,9 @@ def filling_problem(filling: str) -> str | None:
     return None
 
 
-def count_holes(term: str) -> int:
-    return len(HOLE_RE.findall(term))
-
-
-def fill_first_hole(term: str, filling: str) -> str:
-    """Replace the first `?_` of `term` by `filling` (parenthesised unless it is an atom)."""
-    m = HOLE_RE.search(term)
-    if m is None:
-        raise ValueError(f"term has no open hole: {term!r}")
-    f = filling.strip()
-    if not _ATOM_RE.match(f):
-        f = f"({f})"
-    return term[: m.start()] + f + term[m.end():]
-
-
 def term_from_fillings(fillings: Sequence[str]) -> str:
-    """The term that the fillings build from the single initial hole (ValueError on a bad filling)."""
+    """The term that the fillings build from the single initial hole, each filling first checked
+    by `filling_problem` (ValueError naming the bad one)."""
     term = HOLE
     for i, f in enumerate(fillings):
         why = filling_problem(f)
@@ -196,6 +180,8 @@ def classify(messages: Sequence[LeanMessage], holes: Sequence[tuple[int, int]], 
 class LeanTermEnv:
     """`ProofEnv` over whole-file elaboration of partial proof terms (see the module docstring)."""
 
+    proof_style = TERM_STYLE
+
     def __init__(self, toolchain: LeanToolchain, *, timeout: float = 60.0, memory_mb: int = 4096,
                  workers: int = 1, verifier: Verifier | None = None, batch_size: int = 64,
                  cache_size: int = 100_000) -> None:
@@ -246,7 +232,7 @@ class LeanTermEnv:
             if why is None and count_holes(handle.term) == 0:
                 why = "the state has no open hole"
             if why is not None:
-                outcomes[i] = Failed(f"rejected before Lean: {why}")
+                outcomes[i] = Failed(f"rejected before Lean: {why}", FailureKind.REJECTED)
                 continue
             term = fill_first_hole(handle.term, filling)
             jobs.append((i, _Job(handle.theorem, term, (*handle.fillings, filling.strip()))))
@@ -266,28 +252,16 @@ class LeanTermEnv:
             try:
                 jobs.append(_Job(theorem, term_from_fillings(fillings), tuple(f.strip() for f in fillings)))
             except ValueError as e:
-                jobs.append(Failed(f"rejected before Lean: {e}"))
+                jobs.append(Failed(f"rejected before Lean: {e}", FailureKind.REJECTED))
         real = [j for j in jobs if isinstance(j, _Job)]
         done = iter(self._evaluate(real))
         return [j if isinstance(j, Failed) else next(done) for j in jobs]
 
-    def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-        """Rebuild the term from the fillings and have the verifier re-check it from scratch.
+    def check(self, theorem: Theorem, proof: str) -> ProofCheck:
+        """Have the verifier re-check the term `proof` (the text after `:=`) from scratch."""
+        from lean_env.verifier import check_with_verifier
 
-        Thoughts are not part of a term proof's text (a term has no place for `--` lines).
-        """
-        try:
-            term = term_from_fillings(tactics)
-        except ValueError as e:
-            return ProofCheck(False, "", str(e))
-        proof = " " + term
-        if count_holes(term):
-            return ProofCheck(False, proof, f"the proof term still has {count_holes(term)} open hole(s)")
-        from lean_env.verifier import VerifyItem
-
-        item = VerifyItem(theorem.name, theorem.header, theorem.formal_statement, proof=proof)
-        verdict = self.verifier().verify([item])[0]
-        return ProofCheck(verdict.proved, proof, "" if verdict.proved else verdict.reason)
+        return check_with_verifier(self.verifier(), theorem, proof)
 
     def verifier(self) -> Verifier:
         if self._verifier is None:
@@ -348,7 +322,7 @@ class LeanTermEnv:
         except (LeanTimeout, LeanMemoryExceeded, LeanCrashed) as e:
             if len(chunk) == 1:
                 log.warning("candidate for %s failed in Lean: %s", chunk[0].theorem.name, e)
-                return [Failed(f"{type(e).__name__}: {e}")]
+                return [Failed(f"{type(e).__name__}: {e}", failure_kind(e))]
             log.info("a batch of %d candidates failed (%s); splitting it", len(chunk), type(e).__name__)
             half = len(chunk) // 2
             return self._run_robust(chunk[:half]) + self._run_robust(chunk[half:])

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.types import ProofCheck, Theorem
 from lean_env.errors import LeanCrashed, LeanError, LeanMemoryExceeded, LeanTimeout
 from lean_env.process import run_lean
 from lean_env.toolchain import LeanToolchain, cache_dir
-from lean_env.types import Theorem
 from lean_env.verify_cache import VerdictCache, cache_key, toolchain_fingerprint
 from lean_env.verify_file import Entry, Judgement, build_file, judge
 from lean_env.verify_text import (
@@ -332,3 +332,9 @@ def verify_proof(toolchain: LeanToolchain, theorem: Theorem, proof: str,
                  config: VerifierConfig | None = None) -> Verdict:
     """Check one proof of `theorem` (the text appended after its formal_statement)."""
     return Verifier(toolchain, config).verify([VerifyItem.from_theorem(theorem, proof)])[0]
+
+
+def check_with_verifier(verifier: Verifier, theorem: Theorem, proof: str) -> ProofCheck:
+    """An env's `check` through the verifier: `proof` (the text after the statement) judged alone."""
+    verdict = verifier.verify([VerifyItem.from_theorem(theorem, proof)])[0]
+    return ProofCheck(verdict.proved, proof, "" if verdict.proved else verdict.reason)

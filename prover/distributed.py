@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from core.jsonl import append_jsonl, done_keys
+from core.types import Candidate, Policy, ProofEnv, State, Theorem
 from lean_env.errors import LeanError
-from lean_env.types import ProofEnv, State, Theorem
-from prover.jsonl import append_jsonl, done_keys
-from search.types import Candidate, Policy
 
 if TYPE_CHECKING:
     from search.budget import Budget
@@ -73,46 +72,11 @@ def seed_everything(seed: int, policy: object | None = None) -> None:
         reseed(seed)
 
 
-def proof_states(env: ProofEnv, theorem: Theorem, tactics: Sequence[str]) -> list[str]:
-    """The state text before each tactic of a proof, by replaying it (what the model saw there)."""
-    from lean_env.types import Failed, Open
-
-    state = env.start(theorem)
-    texts: list[str] = []
-    for i, tac in enumerate(tactics):
-        texts.append(state.text)
-        out = env.apply(state, tac)
-        if isinstance(out, Failed):
-            raise ValueError(f"{theorem.name}: proof step {i + 1} `{tac}` failed on replay: {out.message}")
-        if isinstance(out, Open):
-            state = out.state
-        elif i != len(tactics) - 1:
-            raise ValueError(f"{theorem.name}: proof closed at step {i + 1} of {len(tactics)} on replay")
-    return texts
-
-
-def graph_states(graph: Any, tactics: Sequence[str]) -> list[str] | None:
-    """The state text before each tactic, read off a search graph (nodes keyed by state text, the
-    root first, edges carrying `tactic`); None when the proof is not a path of the graph."""
-    if graph is None or graph.number_of_nodes() == 0:
-        return None
-    node = next(iter(graph.nodes))
-    texts: list[str] = []
-    for tac in tactics:
-        texts.append(node)
-        nxt = [b for b in graph.successors(node) if graph.edges[node, b].get("tactic", "").strip() == tac.strip()]
-        if not nxt:
-            return None
-        node = nxt[0]
-    return texts if node == "" else None
-
-
 def run_search_job(
     job: SearchJob, env: ProofEnv, policy: Policy, strategy: str, budget: Budget, config: dict
 ) -> dict:
-    """Run one strategy on one theorem; the result row, plus `states` (the state text before
-    each proof step) when the theorem was proved, read off the search graph (or, when the graph
-    does not hold the path, replayed), so training examples need no second pass."""
+    """Run one strategy on one theorem; the result row (its `states` give the state text before each
+    proof step, so training examples need no second pass)."""
     from search.strategies import run_strategy
 
     seed_everything(job.seed, policy)
@@ -120,9 +84,6 @@ def run_search_job(
                           config=config)
     row = result.to_row()
     row["name"], row["attempt"], row["seed"] = job.theorem.name, job.attempt, job.seed
-    if row.get("status") == "proved":
-        states = graph_states(result.graph, row["proof"])
-        row["states"] = states if states is not None else proof_states(env, job.theorem, row["proof"])
     return row
 
 

@@ -38,9 +38,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Failed, Open, ProofEnv, Proved, Theorem, read_json
+from core.jsonl import append_jsonl, read_json, read_jsonl, write_jsonl_atomic
+from core.types import ProofEnv, Theorem
 from prover.distributed import SearchJob, init_ray, search_many
-from prover.jsonl import append_jsonl, read_jsonl, write_jsonl_atomic
+from search.replay import replay_states
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class EIConfig:
     timeout: float = 60.0
     memory_mb: int = 4096
     strategy: str = "best-first"
-    search: dict[str, Any] = field(default_factory=dict)  # SearchConfig fields
+    search: dict[str, Any] = field(default_factory=dict)  # the strategy's config fields
     budget: str = "expansions=16"  # no `seconds` here if runs must be reproducible
     attempts: int = 1  # searches per theorem per round, each with its own seed
     generation: dict[str, Any] = field(default_factory=dict)  # GenerationConfig fields
@@ -98,8 +99,7 @@ class EIConfig:
         from prover.policy import GenerationConfig
         from prover.train import TrainConfig
         from search.budget import Budget
-        from search.config import SearchConfig
-        from search.strategies import STRATEGIES
+        from search.strategies import STRATEGIES, make_config
         from thoughts.format import FORMATS
 
         def bad(msg: str) -> ValueError:
@@ -122,7 +122,7 @@ class EIConfig:
         if self.thoughts == "teacher" and not self.teacher:
             raise bad('thoughts="teacher" needs a teacher')
         Budget.parse(self.budget)
-        SearchConfig.from_any(self.search)
+        make_config(self.strategy, dict(self.search))
         GenerationConfig.from_dict(dict(self.generation), where="expert-iteration config: generation")
         TrainConfig.from_dict(dict(self.train_config), where="expert-iteration config: train_config")
 
@@ -152,32 +152,6 @@ class EIConfig:
 def job_seed(seed: int, round_: int, name: str, attempt: int) -> int:
     """A job's seed: a function of the run seed, the round, the theorem and the attempt only."""
     return zlib.crc32(f"{seed}/{round_}/{name}/{attempt}".encode()) & 0x7FFFFFFF
-
-
-def replay_many(env: ProofEnv, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[list[str]]:
-    """The state text before each step of each proof, replayed step by step: step i of every proof
-    goes to the env in one `apply_batch` (one Lean file for the term env).  A proof that does not
-    replay raises ValueError naming the theorem."""
-    states = [env.start(t) for t, _ in proofs]
-    texts: list[list[str]] = [[] for _ in proofs]
-    live = [i for i, (_, p) in enumerate(proofs) if p]
-    step = 0
-    while live:
-        outs = env.apply_batch([(states[i], proofs[i][1][step]) for i in live])
-        nxt = []
-        for i, out in zip(live, outs, strict=True):
-            theorem, proof = proofs[i]
-            texts[i].append(states[i].text)
-            last = step == len(proof) - 1
-            if isinstance(out, Failed):
-                raise ValueError(f"{theorem.name}: reference step {step + 1} `{proof[step]}` failed: {out.message}")
-            if isinstance(out, Proved) != last:
-                raise ValueError(f"{theorem.name}: reference proof ends at step {step + 1} of {len(proof)}")
-            if isinstance(out, Open):
-                states[i] = out.state
-                nxt.append(i)
-        live, step = nxt, step + 1
-    return texts
 
 
 def examples_from_rows(rows: Iterable[dict[str, Any]], round_: int, seen: set[tuple[str, str, str]]) -> list[dict]:
@@ -299,7 +273,7 @@ class _Run:
             proofs = [(t, list(t.extra["reference_proof"])) for t in self.seed_set]
             env = self.env_factory()
             try:
-                states = replay_many(env, proofs)
+                states = replay_states(env, proofs)
             finally:
                 env.close()
             rows = [{"state": s, "thought": "", "tactic": tac, "theorem": t.name, "source": "seed", "round": -1}

@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import ProofEnv
-from search.types import Policy
+from core.types import Policy, ProofEnv
 
 ENV_SPECS = ("scripted:WORLD.json", "double:WORLD.json", "repl", "lean-term")
 POLICY_SPECS = ("scripted:WORLD.json", "model:PATH_OR_HUB_ID", "vocab")

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import State, Theorem
-from search.types import Candidate
+from core.types import Candidate, State, Theorem
 from thoughts.format import (
     FORMATS,
     PROOF_FORMAT,

@@ -19,9 +19,8 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from core.types import Candidate, State, Theorem
 from lean_env.scripted import ScriptedWorld
-from lean_env.types import State, Theorem
-from search.types import Candidate
 
 
 def _tokens(thought: str, tactic: str) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import GOAL_SEPARATOR
+from core.types import GOAL_SEPARATOR
 from thoughts.format import DELIMITERS
 
 log = logging.getLogger(__name__)

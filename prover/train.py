@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import read_json
+from core.jsonl import read_json
 from thoughts.format import (
     PROOF_FORMAT,
     build_prompt,
@@ -93,7 +93,7 @@ class TrainConfig:
 def load_examples(examples: str | Path | list[dict[str, Any]], fmt: str = "thought") -> list[dict[str, Any]]:
     """Training rows, checked: step formats need non-empty string 'state' and 'tactic'; the
     whole-proof format needs 'formal_statement' and 'proof'."""
-    from prover.jsonl import read_jsonl
+    from core.jsonl import read_jsonl
 
     if isinstance(examples, (str, Path)):
         p = Path(examples)
@@ -294,7 +294,7 @@ def train_sft(examples: str | Path | list[dict[str, Any]], out_dir: str | Path, 
         for old in _checkpoints(out)[: -config.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
 
-    from prover.jsonl import append_jsonl
+    from core.jsonl import append_jsonl
 
     use_bf16 = config.bf16 and device.startswith("cuda")
     t0 = time.perf_counter()

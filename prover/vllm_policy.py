@@ -14,9 +14,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from lean_env.types import State, Theorem
+from core.types import Candidate, State, Theorem
 from prover.policy import GenerationConfig, PolicyStats, Sample, samples_to_candidates
-from search.types import Candidate
 from thoughts.format import build_prompt, build_proof_prompt, check_format, parse_output, parse_proof_output
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
-from lean_env.types import State
-from search.types import Candidate
+from core.types import Candidate, State
 
 DEFAULT_VOCABULARY: tuple[str, ...] = (
     "{h}",

@@ -33,10 +33,10 @@ FORMATS = ("thought", "tactic")
 def make_examples(path: Path, split: str, lean: str | None) -> int:
     """Training rows from the reference proofs of `split` (eval.logic.examples.reference_examples:
     each proof replayed in the real Lean; one that does not replay is left out with a warning)."""
+    from core.jsonl import write_jsonl_atomic
     from eval.datasets import load_dataset
     from eval.logic.examples import reference_examples
     from prover.factory import make_env
-    from prover.jsonl import write_jsonl_atomic
 
     env = make_env("lean-term", lean=lean)
     try:

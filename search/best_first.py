@@ -13,34 +13,43 @@ at a large budget says whether every smaller budget would have found the proof.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from lean_env.types import ProofEnv, Theorem
-from search.budget import Budget
-from search.config import SearchConfig
-from search.engine import Run, priority
-from search.result import SearchResult
-from search.types import Policy
-
-__all__ = ["best_first", "priority"]
+from search.config import StrategyConfig, at_least
+from search.engine import Run, Score, logprob_score
+from search.registry import register
+from search.tree import Node
 
 
-def best_first(theorem: Theorem, env: ProofEnv, policy: Policy, budget: Budget,
-               config: SearchConfig | Mapping[str, Any] | None = None, seed: int = 0,
-               attempt: int = 0) -> SearchResult:
-    cfg = SearchConfig.from_any(config)
-    run = Run(theorem, env, policy, budget, "best-first", seed, attempt, cfg.keep_graph)
-    g = run.graph
-    queue: list[tuple[float, int, str]] = [(-0.0, 0, g.root)]  # (-priority, discovery order, key)
+@dataclass(frozen=True)
+class BestFirstConfig(StrategyConfig):
+    n: int = 8                      # candidates proposed per expansion
+    expand_batch: int = 1           # frontier nodes proposed for in one model call
+    length_normalize: bool = False  # priority = cumulative logprob / depth instead of the sum
+
+    def validate(self) -> None:
+        at_least(self, 1, "max_depth", "n", "expand_batch")
+
+
+def search_queue(run: Run, n: int, expand_batch: int, max_depth: int, score: Score) -> int:
+    """The best-first loop over `run.tree` with node priorities from `score`; the nodes left queued."""
+    queue: list[tuple[float, int, Node]] = [(-run.tree.root.priority, run.tree.root.order, run.tree.root)]
     while queue:
-        k = run.meter.allow_expansions(min(cfg.expand_batch, len(queue)))
+        k = run.meter.allow_expansions(min(expand_batch, len(queue)))
         if k == 0:
             break
-        keys = [heapq.heappop(queue)[2] for _ in range(k)]
-        for child in run.expand(keys, cfg.n, cfg.length_normalize):
-            if g.node(child[2])["depth"] < cfg.max_depth:
-                heapq.heappush(queue, child)
+        nodes = [heapq.heappop(queue)[2] for _ in range(k)]
+        for child in run.expand(nodes, n, score):
+            if child.depth < max_depth:
+                heapq.heappush(queue, (-child.priority, child.order, child))
         if run.proof is not None:
             break
-    return run.result(run.stop_status(), queue_left=len(queue))
+    return len(queue)
+
+
+@register("best-first", BestFirstConfig)
+def best_first(run: Run, cfg: BestFirstConfig) -> dict[str, Any]:
+    """One priority queue by cumulative logprob (ReProver)."""
+    left = search_queue(run, cfg.n, cfg.expand_batch, cfg.max_depth, logprob_score(cfg.length_normalize))
+    return {"queue_left": left}

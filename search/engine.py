@@ -1,26 +1,39 @@
-"""What every strategy shares: one `Run` per search holds the meter, the graph and the found proof,
-times the model and the env separately, and gates "proved" on `env.check`; `Run.expand` is the
-expansion round of the tree searches (best-first and beam)."""
+"""What every strategy shares: one `Run` per search holds the meter, the tree and the found proof,
+times the model and the env separately, records every outcome in the tree (`take`), and gates
+"proved" on the env's whole-proof check (`try_proof`).  `Run.expand` is the expansion round of the
+tree searches: one model call for a batch of nodes, one `apply_batch` for all their candidates.
+
+Node priorities come from a `Score` the strategy passes in: `score(logprob, depth, value)` of a new
+child, where `logprob` is the cumulative log-probability of its path, `depth` its depth and `value`
+the evaluator's estimate (None without an evaluator).  That is the one place a priority is made.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from lean_env.types import Failed, Open, Outcome, ProofEnv, Proved, State, Theorem
+from core.proof_text import render_proof
+from core.types import Candidate, Failed, FailureKind, Open, Outcome, ProofEnv, Proved, State, Theorem
 from search.budget import Budget, Meter
-from search.graph import SearchGraph, Step
 from search.result import Accounting, SearchResult
-from search.types import Candidate, Policy
+from search.tree import Node, SearchTree, Step
 
 log = logging.getLogger(__name__)
 
 NO_PROGRESS = "no progress: the goals did not change"
+CHECK_REJECTED = "proof rejected by the whole-proof check"
+
+Score = Callable[[float, int, "float | None"], float]
 
 
-def priority(logprob: float, depth: int, length_normalize: bool) -> float:
-    return logprob / max(depth, 1) if length_normalize else logprob
+def logprob_score(length_normalize: bool = False) -> Score:
+    """Priority = cumulative logprob, or logprob / depth with `length_normalize` (ReProver's)."""
+    if length_normalize:
+        return lambda logprob, depth, value: logprob / max(depth, 1)
+    return lambda logprob, depth, value: logprob
 
 
 def clean_candidates(cands: Sequence[Candidate], n: int, where: str = "policy") -> list[Candidate]:
@@ -29,7 +42,7 @@ def clean_candidates(cands: Sequence[Candidate], n: int, where: str = "policy") 
     seen: set[str] = set()
     for c in sorted(cands, key=lambda c: -c.logprob):
         if not isinstance(c, Candidate):
-            raise TypeError(f"{where} returned {type(c).__name__}, expected search.types.Candidate")
+            raise TypeError(f"{where} returned {type(c).__name__}, expected core.types.Candidate")
         key = c.tactic.strip()
         if key and key not in seen:
             seen.add(key)
@@ -37,10 +50,23 @@ def clean_candidates(cands: Sequence[Candidate], n: int, where: str = "policy") 
     return out[:n]
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What one candidate did (`Run.take`): closed the goals with an accepted proof (`proved`),
+    reached a state (`child`, `new` if it was not in the tree), or failed."""
+
+    proved: bool = False
+    child: Node | None = None
+    new: bool = False
+
+
+FAILED = Taken()
+
+
 class Run:
     """The state of one search (never kept on the policy, the env or a strategy object)."""
 
-    def __init__(self, theorem: Theorem, env: ProofEnv, policy: Policy | object, budget: Budget,
+    def __init__(self, theorem: Theorem, env: ProofEnv, policy: object, budget: Budget,
                  strategy: str, seed: int = 0, attempt: int = 0, keep_graph: bool = True) -> None:
         if not isinstance(budget, Budget):
             raise ValueError(f"budget must be a search.budget.Budget, got {type(budget).__name__}")
@@ -53,8 +79,7 @@ class Run:
         t = time.perf_counter()
         root = env.start(theorem)
         self.meter.charge_lean_time(time.perf_counter() - t)
-        self.root = root
-        self.graph = SearchGraph(root)
+        self.tree = SearchTree(root)
         self.proof: list[Step] | None = None
         self.proof_text = ""
         self.first_proof_at: Accounting | None = None
@@ -64,13 +89,25 @@ class Run:
     def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]:
         """One model call for `states` (each one expansion), candidates cleaned (see clean_candidates)."""
         t = time.perf_counter()
-        raw = self.policy.propose(list(states), n)  # type: ignore[union-attr]
+        raw = self.policy.propose(list(states), n)  # type: ignore[attr-defined]
         dt = time.perf_counter() - t
         if not isinstance(raw, list) or len(raw) != len(states):
             got = len(raw) if isinstance(raw, list) else type(raw).__name__
             raise ValueError(f"policy.propose returned {got} lists for {len(states)} states")
         self.meter.charge_model(dt, [sum(c.tokens for c in cs) for cs in raw])
         return [clean_candidates(cs, n) for cs in raw]
+
+    def propose_proofs(self, k: int) -> list[Candidate]:
+        """One whole-proof model call for this theorem: `k` proofs (each one expansion)."""
+        t = time.perf_counter()
+        raw = self.policy.propose_proofs([self.theorem], k)  # type: ignore[attr-defined]
+        dt = time.perf_counter() - t
+        if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], list):
+            raise ValueError("policy.propose_proofs must return one list of candidates per theorem")
+        cands: list[Candidate] = list(raw[0][:k])
+        clean_candidates(cands, k, "policy.propose_proofs")  # type check only
+        self.meter.charge_model(dt, [c.tokens for c in cands] + [0] * (k - len(cands)))
+        return cands
 
     def apply(self, steps: Sequence[tuple[State, str]]) -> list[Outcome]:
         if not steps:
@@ -87,70 +124,87 @@ class Run:
 
     # --- the verifier gate ------------------------------------------------------------------------
     def try_proof(self, steps: list[Step], found_at: Accounting) -> bool:
-        """Check the whole proof with `env.check`; the first accepted one becomes the result's proof."""
-        tactics = [s.tactic for s in steps]
-        thoughts = [s.thought for s in steps]
-        t = time.perf_counter()
-        chk = self.env.check(self.theorem, tactics, thoughts)
-        self.meter.charge_check(time.perf_counter() - t)
-        if not chk.ok:
+        """Render the steps in the env's proof style and check the whole text with `env.check`; the
+        first accepted proof becomes the result's."""
+        try:
+            text = render_proof(self.env.proof_style, [s.tactic for s in steps], [s.thought for s in steps])
+        except ValueError as e:
+            ok, reason, text = False, f"cannot render the proof: {e}", ""
+        else:
+            t = time.perf_counter()
+            chk = self.env.check(self.theorem, text)
+            self.meter.charge_check(time.perf_counter() - t)
+            ok, reason = chk.ok, chk.reason
+        if not ok:
             self.rejected += 1
             log.warning("%s: proof found by search was rejected by the check (%s); searching on",
-                        self.theorem.name, chk.reason or "no reason given")
+                        self.theorem.name, reason or "no reason given")
             return False
         if self.proof is None:  # the first accepted proof is the result's; later ones only count
-            self.proof, self.proof_text, self.first_proof_at = steps, chk.proof, found_at
+            self.proof, self.proof_text, self.first_proof_at = steps, text, found_at
             found_at.checks = self.meter.acc.checks
         return True
 
+    # --- recording one outcome --------------------------------------------------------------------
+    def take(self, node: Node, cand: Candidate, out: Outcome, path: Callable[[], list[Step]],
+             expansions: int, env_calls: int) -> Taken:
+        """Record in the tree what `cand` did at `node`; a closed goal is checked as a whole proof
+        (`path()` gives the steps that led to `node`; `expansions`/`env_calls` are the counters at
+        this candidate, for `first_proof_at`)."""
+        if isinstance(out, Proved):
+            steps = [*path(), Step(cand.tactic, cand.thought, cand.logprob, node.state)]
+            if self.try_proof(steps, self.meter.snapshot(expansions=expansions, env_calls=env_calls)):
+                self.tree.add_proof(node, cand)
+                return Taken(proved=True)
+            self.tree.add_failure(node, cand, FailureKind.CHECK, CHECK_REJECTED)
+            return FAILED
+        if isinstance(out, Open) and out.state.text != node.key:
+            child = self.tree.add_child(node, cand, out.state, 0.0)
+            return Taken(child=child or self.tree[out.state.text], new=child is not None)
+        if isinstance(out, Failed):
+            self.tree.add_failure(node, cand, out.kind, out.message)
+        else:
+            self.tree.add_failure(node, cand, FailureKind.NO_PROGRESS, NO_PROGRESS)
+        return FAILED
+
     # --- one expansion round of a tree search ----------------------------------------------------
-    def expand(self, keys: Sequence[str], n: int, length_normalize: bool) -> list[tuple[float, int, str]]:
-        """Expand the nodes `keys` (already allowed by the expansion budget): one model call for all,
-        the candidates cut to the env-call allowance, one `apply_batch`, a proof checked as soon as it
-        closes the goals (the round stops at the first accepted one).  Returns the new child nodes as
-        `(-priority, discovery order, key)`.  Nodes whose candidates were left untried (env-call
-        budget) or unread (the proof came first) stay unexpanded."""
-        g = self.graph
+    def expand(self, nodes: Sequence[Node], n: int, score: Score) -> list[Node]:
+        """Expand `nodes` (already allowed by the expansion budget): one model call for all, the
+        candidates cut to the env-call allowance, one `apply_batch`, a proof checked as soon as it
+        closes the goals (the round stops at the first accepted one).  Returns the new child nodes,
+        in discovery order, their `priority` set by `score`.  Nodes whose candidates were left
+        untried (env-call budget) or unread (the proof came first) stay unexpanded."""
         exp0, env0 = self.meter.acc.expansions, self.meter.acc.env_calls
-        proposals = self.propose([g.state(key) for key in keys], n)
-        full = [(i, key, c) for i, (key, cands) in enumerate(zip(keys, proposals, strict=True)) for c in cands]
+        proposals = self.propose([node.state for node in nodes], n)
+        full = [(i, node, c) for i, (node, cands) in enumerate(zip(nodes, proposals, strict=True)) for c in cands]
         todo = full[: self.meter.allow_env_calls(len(full))]
-        outcomes = self.apply([(g.state(key), c.tactic) for _, key, c in todo])
+        outcomes = self.apply([(node.state, c.tactic) for _, node, c in todo])
         done, proving = len(todo), -1
-        children: list[tuple[float, int, str]] = []
-        for j, ((i, key, cand), out) in enumerate(zip(todo, outcomes, strict=True)):
-            if isinstance(out, Proved):
-                steps = [*g.path_to(key), Step(cand.tactic, cand.thought, cand.logprob)]
-                at = self.meter.snapshot(expansions=exp0 + i + 1, env_calls=env0 + j + 1)
-                if self.try_proof(steps, at):
-                    g.add_proof(key, cand)
-                    done, proving = j + 1, i
-                    break
-                g.add_failure(key, cand, "proof rejected by the whole-proof check")
-            elif isinstance(out, Open) and out.state.text != key:
-                parent = g.node(key)
-                pr = priority(parent["logprob"] + cand.logprob, parent["depth"] + 1, length_normalize)
-                if g.add_child(key, cand, out.state, pr):
-                    children.append((-pr, g.node(out.state.text)["order"], out.state.text))
-            else:
-                g.add_failure(key, cand, out.message if isinstance(out, Failed) else NO_PROGRESS)
+        children: list[Node] = []
+        for j, ((i, node, cand), out) in enumerate(zip(todo, outcomes, strict=True)):
+            taken = self.take(node, cand, out, lambda node=node: self.tree.path_to(node), exp0 + i + 1, env0 + j + 1)
+            if taken.proved:
+                done, proving = j + 1, i
+                break
+            if taken.new and taken.child is not None:
+                taken.child.priority = score(taken.child.logprob, taken.child.depth, taken.child.value)
+                children.append(taken.child)
         cut = {i for i, _, _ in full[done:]} - {proving}
-        for i, key in enumerate(keys):
+        for i, node in enumerate(nodes):
             if i not in cut:
-                g.mark_expanded(key, exp0 + i + 1)
+                self.tree.mark_expanded(node, exp0 + i + 1)
         return children
 
     # --- the result -------------------------------------------------------------------------------
     def result(self, status: str, **extra: object) -> SearchResult:
         if self.proof is not None:
             status = "proved"
-        steps = self.proof or []
-        extra = {"nodes": len(self.graph), "rejected_proofs": self.rejected, **extra}
+        extra = {"nodes": len(self.tree), "rejected_proofs": self.rejected, **extra}
         return SearchResult(
-            name=self.theorem.name, status=status, proof=[s.tactic for s in steps],
-            thoughts=[s.thought for s in steps], proof_text=self.proof_text,
+            name=self.theorem.name, status=status, steps=list(self.proof or []), proof_text=self.proof_text,
             accounting=self.meter.snapshot(), first_proof_at=self.first_proof_at, strategy=self.strategy,
-            graph=self.graph.g if self.keep_graph else None, attempt=self.attempt, seed=self.seed, extra=extra,
+            failures=self.tree.failure_counts(), tree=self.tree if self.keep_graph else None,
+            attempt=self.attempt, seed=self.seed, extra=extra,
         )
 
     def stop_status(self) -> str:

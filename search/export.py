@@ -1,19 +1,22 @@
-"""Writing a search graph out: JSON (node-link), GraphML, and a PNG picture of a small tree.
+"""Writing a search tree out: JSON (node-link), GraphML, and a PNG picture of a small tree.
 
 Nodes get short ids (`n0`, `n1`, ... in discovery order) with the goals text as an attribute; failed
-tactics, which are not nodes of the search graph, appear in the files as each node's `failures`
-and in the picture as small red leaves.
+tactics, which are not nodes of the tree, appear in the files as each node's `failures` (with
+their kind) and in the picture as small red leaves.  Every function takes a `SearchTree`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from search.graph import NO_GOALS
+from search.tree import NO_GOALS, node_attributes
+
+if TYPE_CHECKING:
+    from search.tree import SearchTree
 
 STATUS_COLOURS = {"proved": "#4caf50", "open": "#90caf9", "failed": "#bdbdbd"}
 
@@ -23,37 +26,32 @@ def _ids(g: nx.DiGraph) -> dict[str, str]:
     return {k: f"n{i}" for i, k in enumerate(order)}
 
 
-def to_data(g: nx.DiGraph) -> dict[str, Any]:
-    """The graph as plain JSON data: {"nodes": [...], "edges": [...]}."""
-    ids = _ids(g)
-    nodes = []
-    for k in ids:
-        d = g.nodes[k]
-        nodes.append({
-            "id": ids[k], "goals": k, "status": d["status"], "depth": d["depth"], "logprob": d["logprob"],
-            "priority": d["priority"], "expanded": d["expanded"], "expanded_at": d["expanded_at"],
-            "no_goals": k == NO_GOALS,
-            "failures": [{"tactic": t, "thought": th, "logprob": lp, "message": m} for t, th, lp, m in d["failures"]],
-        })
-    edges = [{"source": ids[a], "target": ids[b], **{f: d[f] for f in ("tactic", "thought", "logprob", "tokens")}}
-             for a, b, d in g.edges(data=True)]
+def to_data(tree: SearchTree) -> dict[str, Any]:
+    """The tree as plain JSON data: {"nodes": [...], "edges": [...]}, nodes in discovery order."""
+    ids = {n.key: f"n{n.order}" for n in tree.nodes.values()}
+    nodes = [{"id": ids[n.key], "goals": n.key, **node_attributes(n), "no_goals": n.key == NO_GOALS}
+             for n in tree.nodes.values()]
+    edges = [{"source": ids[e.parent.key], "target": ids[e.child.key], "tactic": e.tactic, "thought": e.thought,
+              "logprob": e.logprob, "tokens": e.tokens} for e in tree.edges()]
     return {"nodes": nodes, "edges": edges}
 
 
-def write_json(g: nx.DiGraph, path: str | Path) -> Path:
+def write_json(tree: SearchTree, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(to_data(g), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    p.write_text(json.dumps(to_data(tree), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return p
 
 
-def write_graphml(g: nx.DiGraph, path: str | Path) -> Path:
-    """GraphML wants scalar attributes: failures become a JSON string, a missing expansion index -1."""
-    data = to_data(g)
+def write_graphml(tree: SearchTree, path: str | Path) -> Path:
+    """GraphML wants scalar attributes: failures become a JSON string, a missing expansion index
+    or value -1."""
+    data = to_data(tree)
     h = nx.DiGraph()
     for n in data["nodes"]:
-        h.add_node(n["id"], **{k: v for k, v in n.items() if k not in ("id", "failures", "expanded_at")},
+        h.add_node(n["id"], **{k: v for k, v in n.items() if k not in ("id", "failures", "expanded_at", "value")},
                    expanded_at=-1 if n["expanded_at"] is None else n["expanded_at"],
+                   value=-1.0 if n["value"] is None else n["value"],
                    failures=json.dumps(n["failures"], ensure_ascii=False))
     for e in data["edges"]:
         h.add_edge(e["source"], e["target"], **{k: v for k, v in e.items() if k not in ("source", "target")})
@@ -70,11 +68,12 @@ def _short(text: str, width: int = 28) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def draw_png(g: nx.DiGraph, path: str | Path, max_nodes: int = 60, title: str = "") -> Path:
-    """A picture of the search tree (root at the top, one row per depth).  Graphs with more than
+def draw_png(tree: SearchTree, path: str | Path, max_nodes: int = 60, title: str = "") -> Path:
+    """A picture of the search tree (root at the top, one row per depth).  Trees with more than
     `max_nodes` nodes raise ValueError: a picture of them would be unreadable."""
-    if g.number_of_nodes() > max_nodes:
-        raise ValueError(f"graph has {g.number_of_nodes()} nodes; pictures are drawn up to {max_nodes}")
+    if len(tree) > max_nodes:
+        raise ValueError(f"tree has {len(tree)} nodes; pictures are drawn up to {max_nodes}")
+    g = tree.to_networkx()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,7 +86,7 @@ def draw_png(g: nx.DiGraph, path: str | Path, max_nodes: int = 60, title: str = 
     kids: dict[str, list[str]] = {k: list(tree.successors(k)) for k in tree}
     fails: dict[str, list[tuple[str, str]]] = {}
     for k in tree:
-        fl = [(f"{k}\x00fail{i}", t) for i, (t, _, _, _) in enumerate(g.nodes[k]["failures"])]
+        fl = [(f"{k}\x00fail{i}", f["tactic"]) for i, f in enumerate(g.nodes[k]["failures"])]
         fails[k] = fl
         kids[k] = kids[k] + [f for f, _ in fl]
     pos: dict[str, tuple[float, float]] = {}
@@ -145,11 +144,11 @@ def draw_png(g: nx.DiGraph, path: str | Path, max_nodes: int = 60, title: str = 
     return p
 
 
-def export_graph(g: nx.DiGraph, out_dir: str | Path, name: str, max_picture_nodes: int = 60) -> list[Path]:
-    """`NAME.json` and `NAME.graphml` in `out_dir`, plus `NAME.png` when the graph is small enough."""
+def export_graph(tree: SearchTree, out_dir: str | Path, name: str, max_picture_nodes: int = 60) -> list[Path]:
+    """`NAME.json` and `NAME.graphml` in `out_dir`, plus `NAME.png` when the tree is small enough."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "theorem"
     d = Path(out_dir)
-    paths = [write_json(g, d / f"{safe}.json"), write_graphml(g, d / f"{safe}.graphml")]
-    if g.number_of_nodes() <= max_picture_nodes:
-        paths.append(draw_png(g, d / f"{safe}.png", max_picture_nodes, title=name))
+    paths = [write_json(tree, d / f"{safe}.json"), write_graphml(tree, d / f"{safe}.graphml")]
+    if len(tree) <= max_picture_nodes:
+        paths.append(draw_png(tree, d / f"{safe}.png", max_picture_nodes, title=name))
     return paths

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from search.tree import SearchTree, Step
 
 STATUSES = ("proved", "failed", "budget")
 
@@ -40,13 +40,13 @@ class Accounting:
 class SearchResult:
     name: str
     status: str  # "proved" | "failed" (search space ran out) | "budget" (the budget did)
-    proof: list[str]
-    thoughts: list[str]
+    steps: list[Step]  # the accepted proof (empty when there is none)
     proof_text: str
     accounting: Accounting
     first_proof_at: Accounting | None  # the accounting at the moment the (accepted) proof was found
     strategy: str
-    graph: nx.DiGraph | None = None
+    failures: dict[str, int] = field(default_factory=dict)  # failed tactics by FailureKind value
+    tree: SearchTree | None = None
     attempt: int = 0
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # strategy-specific facts (trajectories, ...)
@@ -59,20 +59,31 @@ class SearchResult:
     def proved(self) -> bool:
         return self.status == "proved"
 
+    @property
+    def proof(self) -> list[str]:
+        return [s.tactic for s in self.steps]
+
+    @property
+    def thoughts(self) -> list[str]:
+        return [s.thought for s in self.steps]
+
     def to_row(self) -> dict[str, Any]:
-        """One JSONL result line: name, status, proof, thoughts, proof_text, the accounting counters at
-        top level, first_proof_at (a dict or null), strategy, attempt, seed and any extra facts."""
+        """One JSONL result line: name, attempt, seed, strategy, status, proof (tactics), thoughts,
+        states (the goals text each proof step was applied to), proof_text, the accounting counters
+        at top level, first_proof_at (a dict or null), failures by kind, and any extra facts."""
         row: dict[str, Any] = {
             "name": self.name,
             "attempt": self.attempt,
             "seed": self.seed,
             "strategy": self.strategy,
             "status": self.status,
-            "proof": list(self.proof),
-            "thoughts": list(self.thoughts),
+            "proof": self.proof,
+            "thoughts": self.thoughts,
+            "states": [s.state.text for s in self.steps],
             "proof_text": self.proof_text,
             **self.accounting.to_dict(),
             "first_proof_at": self.first_proof_at.to_dict() if self.first_proof_at else None,
+            "failures": dict(self.failures),
         }
         for k, v in self.extra.items():
             row.setdefault(k, v)

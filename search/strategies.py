@@ -1,36 +1,70 @@
-"""The strategies by name.  Each is `(theorem, env, policy, budget, config=None, seed=0, attempt=0)
--> SearchResult`; `config` is a `SearchConfig` or a dict of its fields."""
+"""The strategies by name: the built-in modules register themselves on import (one line each in
+`BUILTIN`), and `run_strategy` runs any registered one.
+
+    result = run_strategy("best-first", theorem, env, policy, Budget(expansions=64), {"n": 8})
+
+`config` is a dict of the strategy's config fields (unknown keys and wrong types raise ValueError
+naming them) or an instance of its config class; `overrides` are more fields.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
-from lean_env.types import ProofEnv, Theorem
-from search.beam import beam
-from search.best_first import best_first
+from core.config import from_dict
+from core.types import ProofEnv, Theorem
 from search.budget import Budget
-from search.config import SearchConfig
+from search.config import StrategyConfig
+from search.engine import Run
+from search.registry import STRATEGIES, Strategy
 from search.result import SearchResult
-from search.sampling import sample, whole_proof
-from search.types import Policy
 
-STRATEGIES: dict[str, Callable[..., SearchResult]] = {
-    "best-first": best_first,
-    "sample": sample,
-    "whole": whole_proof,
-    "beam": beam,
-}
+BUILTIN = (
+    "search.best_first",
+    "search.beam",
+    "search.sampling",
+)
+for _module in BUILTIN:
+    importlib.import_module(_module)
 
 
-def run_strategy(name: str, theorem: Theorem, env: ProofEnv, policy: Policy, budget: Budget, seed: int = 0,
-                 attempt: int = 0, config: SearchConfig | dict[str, Any] | None = None,
-                 **overrides: Any) -> SearchResult:
-    """Run strategy `name`; `overrides` are SearchConfig fields (unknown ones raise ValueError)."""
-    fn = STRATEGIES.get(name)
-    if fn is None:
+def get_strategy(name: str) -> Strategy:
+    spec = STRATEGIES.get(name)
+    if spec is None:
         raise ValueError(f"unknown search strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    return fn(theorem, env, policy, budget, SearchConfig.from_any(config, **overrides), seed=seed, attempt=attempt)
+    return spec
 
 
-__all__ = ["STRATEGIES", "run_strategy", "best_first", "sample", "whole_proof", "beam"]
+def make_config(name: str, config: StrategyConfig | Mapping[str, Any] | None = None,
+                **overrides: Any) -> StrategyConfig:
+    """Strategy `name`'s config from None, a dict or a config instance, with `overrides` applied."""
+    spec = get_strategy(name)
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, StrategyConfig):
+        if not isinstance(config, spec.config):
+            raise ValueError(f"strategy {name!r} takes a {spec.config.__name__}, got a {type(config).__name__}")
+        base = asdict(config)
+    elif isinstance(config, Mapping):
+        base = dict(config)
+    else:
+        raise ValueError(f"strategy config must be a dict or a {spec.config.__name__}, got {type(config).__name__}")
+    base.update(overrides)
+    return from_dict(spec.config, base, where=f"strategy {name!r} config")
+
+
+def run_strategy(name: str, theorem: Theorem, env: ProofEnv, policy: object, budget: Budget,
+                 config: StrategyConfig | Mapping[str, Any] | None = None, *, seed: int = 0, attempt: int = 0,
+                 **overrides: Any) -> SearchResult:
+    """Run strategy `name` on one theorem: the same result rows, budgets and verifier gate for all."""
+    spec = get_strategy(name)
+    cfg = make_config(name, config, **overrides)
+    run = Run(theorem, env, policy, budget, name, seed, attempt, cfg.keep_graph)
+    extra = spec.fn(run, cfg) or {}
+    return run.result(run.stop_status(), **extra)
+
+
+__all__ = ["BUILTIN", "STRATEGIES", "get_strategy", "make_config", "run_strategy"]

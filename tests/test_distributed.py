@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from core.jsonl import read_jsonl
+from core.types import Candidate, Failed, Open, Proved, State, Theorem
 from lean_env.errors import LeanCrashed
 from lean_env.scripted import ScriptedEnv, ScriptedWorld
-from lean_env.types import Failed, Open, Proved, State, Theorem
-from prover.distributed import SearchJob, init_ray, proof_states, search_many, seed_everything
-from prover.jsonl import read_jsonl
-from search.types import Candidate
+from prover.distributed import SearchJob, init_ray, search_many, seed_everything
+from search.replay import replay_states
 
 WORLD = Path(__file__).resolve().parent / "data" / "distributed_world.json"
 
@@ -178,16 +178,19 @@ def test_the_search_engine_rows_carry_the_states_of_each_proof():
     assert proved and len(proved) < len(rows)  # the noise makes some searches fail within the budget
     for r in proved:
         th = next(t for t in theorems() if t.name == r["name"])
-        assert r["states"] == proof_states(env_factory(), th, r["proof"])
+        assert r["states"] == replay_states(env_factory(), [(th, r["proof"])])[0]
     assert rows == engine_rows(list(reversed(jobs(8, attempts=2))))
 
 
-def test_proof_states_replays_the_proof():
-    th = theorems()[0]
-    texts = proof_states(env_factory(), th, ["apply p_of_q", "apply q_of_s", "exact s_all"])
-    assert texts == ["x0 : Nat\n⊢ P0 x0", "x0 : Nat\n⊢ Q0 x0", "x0 : Nat\n⊢ S0 x0"]
+def test_replay_states_replays_the_proofs_together():
+    th, other = theorems()[0], theorems()[1]
+    good = ["apply p_of_q", "apply q_of_s", "exact s_all"]
+    texts = replay_states(env_factory(), [(th, good), (other, ["apply p_of_r", "simp"])], strict=False)
+    assert texts == [["x0 : Nat\n⊢ P0 x0", "x0 : Nat\n⊢ Q0 x0", "x0 : Nat\n⊢ S0 x0"], None]
     with pytest.raises(ValueError, match="failed on replay"):
-        proof_states(env_factory(), th, ["apply p_of_r", "simp"])
+        replay_states(env_factory(), [(th, ["apply p_of_r", "simp"])])
+    with pytest.raises(ValueError, match="goals left after the last of 1 steps"):
+        replay_states(env_factory(), [(th, ["apply p_of_q"])])
 
 
 # --------------------------------------------------------------------------- on Ray (one session, 2 CPUs)

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from core.proof_text import render_tactic_proof as tactics_text
+from core.types import Failed, Open, ProofEnv, Proved, Theorem
 from lean_env.dojo import DojoEnv, lean_dojo_factory, split_pp
 from lean_env.errors import LeanNotFound
-from lean_env.types import Failed, Open, ProofEnv, Proved, Theorem
 
 
 # --- the documented result and error types (LeanDojo 2.x, lean_dojo.interaction.dojo) -------------
@@ -132,10 +133,11 @@ def test_a_crashed_session_is_reopened_and_states_rebuilt() -> None:
 def test_check_replays_in_a_fresh_session() -> None:
     opened: list[str] = []
     env = DojoEnv(make_factory(opened, []))
-    assert env.check(THM, ["constructor", "exact h.2", "exact h.1"]).ok
-    assert not env.check(THM, ["constructor", "exact h.2"]).ok
-    assert "failed on replay" in env.check(THM, ["constructor", "simp"]).reason
-    assert "finished at step 1" in env.check(THM, ["exact ⟨h.2, h.1⟩", "simp"]).reason
+    assert env.check(THM, tactics_text(["constructor", "exact h.2", "exact h.1"])).ok
+    left = env.check(THM, tactics_text(["constructor", "exact h.2"]))
+    assert not left.ok and "1 goal(s) left" in left.reason
+    assert "failed on replay" in env.check(THM, tactics_text(["constructor", "simp"])).reason
+    assert "finished at step 1" in env.check(THM, tactics_text(["exact ⟨h.2, h.1⟩", "simp"])).reason
     assert opened.count("and_swap") == opened.count("closed and_swap") == 4
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from core.types import Candidate
 from eval.datasets import load_dataset
 from eval.report import load_run, write_report
 from eval.sweep import solve_curve
 from lean_env.term_env import LeanTermEnv
 from prover.distributed import SearchJob, search_many
 from search.budget import Budget
-from search.types import Candidate
 
 NAMES = ("eq_trans_example", "logic_prop_024", "logic_prop_046", "logic_prop_056", "logic_prop_075")
 VOCAB = ("Or.inl ?_", "Or.inr ?_", "h1", "h2", "h1.2", "Eq.trans h1 ?_", "h1.mp ?_")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import prover.expert_iteration as ei
-from prover.expert_iteration import EIConfig, examples_from_rows, job_seed, replay_many, run_expert_iteration
-from prover.jsonl import read_jsonl
+from core.jsonl import read_jsonl
+from prover.expert_iteration import EIConfig, examples_from_rows, job_seed, run_expert_iteration
+from search.replay import replay_states
 
 DATA = Path(__file__).resolve().parent / "data"
 WORLD = DATA / "ei_world.json"
@@ -157,11 +158,11 @@ def test_reference_proofs_replay_through_real_lean(lean_toolchain):
 
     ths = [t for t in load_split("train") if 2 <= t.extra["difficulty"] <= 4][:3]
     with LeanTermEnv(lean_toolchain) as env:
-        states = replay_many(env, [(t, t.extra["reference_proof"]) for t in ths])
+        states = replay_states(env, [(t, t.extra["reference_proof"]) for t in ths])
         assert [len(s) for s in states] == [len(t.extra["reference_proof"]) for t in ths]
         assert all(s[0] == env.start(t).text and "⊢" in s[-1] for s, t in zip(states, ths, strict=True))
         with pytest.raises(ValueError, match=ths[0].name):
-            replay_many(env, [(ths[0], ["h1.2.2.2"])])
+            replay_states(env, [(ths[0], ["h1.2.2.2"])])
 
 
 def test_the_teacher_writes_thoughts_for_a_rounds_examples(tmp_path):

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from core.jsonl import append_jsonl, done_keys, load_theorems, read_jsonl, write_jsonl_atomic
+from core.proof_text import render_tactic_proof
+from core.proof_text import render_tactic_proof as tactics_text
+from core.types import Failed, Open, Proved, State
 from lean_env.scripted import UNKNOWN_STEP, ScriptedEnv, ScriptedWorld
-from lean_env.types import Failed, Open, Proved, State, load_theorems
-from prover.jsonl import append_jsonl, done_keys, read_jsonl, write_jsonl_atomic
-from thoughts.render import render_tactic_proof
 
 G = "p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"
 WORLD = {
@@ -61,10 +62,11 @@ def test_scripted_world_semantics():
     out2 = env.apply(out.state, "exact hp")
     assert isinstance(out2, Open) and out2.state.goals == ("p q : Prop\nhp : p\nhq : q\n⊢ q",)
     assert isinstance(env.apply(out2.state, "exact hq"), Proved)
-    assert env.check(th, ["constructor", "exact hp", "exact hq"]).ok
-    bad = env.check(th, ["constructor", "exact hq"])
+    assert env.check(th, tactics_text(["constructor", "exact hp", "exact hq"], ["split it", ""])).ok
+    bad = env.check(th, tactics_text(["constructor", "exact hq"]))
     assert not bad.ok and "failed on replay" in bad.reason
-    assert not env.check(th, ["constructor", "exact hp"]).ok
+    assert not env.check(th, tactics_text(["constructor", "exact hp"])).ok
+    assert not env.check(th, "\n  -- only a comment").ok
 
 
 def test_scripted_world_errors_name_the_input(tmp_path):

@@ -6,12 +6,13 @@ from collections import Counter
 
 import pytest
 
+from core.proof_text import render_proof
+from core.types import Open, Proved
 from eval.logic import PRELUDE_PATH, SPLITS, load_split, prelude_text
 from eval.logic.formula import lean, prove
 from eval.logic.generate import build, canonical, generate
 from lean_env.process import run_lean
 from lean_env.term_env import LeanTermEnv
-from lean_env.types import Open, Proved
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_reference_proofs_pass_the_verifier(lean_toolchain, splits):
     picks = [ts[len(ts) // 2] for ts in splits.values()]
     with LeanTermEnv(lean_toolchain, timeout=60) as env:
         for t in picks:
-            ok = env.check(t, t.extra["reference_proof"])
+            ok = env.check(t, render_proof(env.proof_style, t.extra["reference_proof"]))
             assert ok.ok, (t.name, ok.reason)
 
 

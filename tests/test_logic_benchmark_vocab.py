@@ -6,14 +6,13 @@ import math
 
 import pytest
 
+from core.types import Policy, State
 from eval.logic import load_split
 from eval.logic.baseline import solved_at
 from lean_env.term_env import LeanTermEnv
-from lean_env.types import State
 from prover.vocab_policy import VocabularyPolicy, instantiate, parse_context
 from search.budget import Budget
 from search.strategies import run_strategy
-from search.types import Policy
 
 GOAL = ("α : Type\nP Q : α → Prop\nf : α → α\na b : α\nh1 : Exists fun x => P x\nhp : P a\nx✝ : P b\n"
         "⊢ Exists fun x => Q x")

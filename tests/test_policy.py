@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.types import Open, Policy, Proved, State
 from lean_env.scripted import ScriptedEnv
-from lean_env.types import Open, Proved, State
 from prover.policy import GenerationConfig, ModelPolicy, Sample, samples_to_candidates
 from prover.tiny import examples_from_world, synthetic_logic_world
 from prover.train import TrainConfig, train_sft
-from search.types import Policy
 from thoughts.format import build_prompt, parse_output
 from thoughts.rationale import RuleTeacher
 
@@ -182,7 +181,7 @@ def test_malformed_samples_are_dropped_and_counted() -> None:
 
 
 def test_whole_proof_proposals_and_bad_inputs(trained: tuple[Path, list[dict]], tmp_path: Path) -> None:
-    from lean_env.types import Theorem
+    from core.types import Theorem
 
     final, _ = trained
     policy = ModelPolicy.load(final, config=GenerationConfig(max_new_tokens=8), device="cpu")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prover.jsonl import read_jsonl
+from core.jsonl import read_jsonl
 from thoughts.format import DELIMITERS
 from thoughts.rationale import (
     HFTeacher,

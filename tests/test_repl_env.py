@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from core.proof_text import render_tactic_proof as tactics_text
+from core.types import Failed, Open, ProofEnv, Proved, State, Theorem
 from lean_env.double import double_command
 from lean_env.errors import LeanCrashed, LeanNotFound
 from lean_env.repl import ReplCommandError
 from lean_env.repl_env import ReplEnv, ReplHandle, decl_name, find_repl
 from lean_env.scripted import ScriptedEnv, ScriptedWorld
 from lean_env.toolchain import LeanToolchain
-from lean_env.types import Failed, Open, ProofEnv, Proved, State, Theorem
 
 REPO = Path(__file__).resolve().parent.parent
 WORLDS = Path(__file__).resolve().parent / "data" / "worlds"
@@ -102,14 +103,14 @@ def test_sorry_and_unknown_theorems() -> None:
 def test_check_replays_the_whole_proof_in_a_fresh_env() -> None:
     thm = THMS["and_swap"]
     with _env() as env:
-        ok = env.check(thm, ["obtain ⟨hp, hq⟩ := h", "exact ⟨hq, hp⟩"], ["split the hypothesis", "swap"])
+        ok = env.check(thm, tactics_text(["obtain ⟨hp, hq⟩ := h", "exact ⟨hq, hp⟩"], ["split the hypothesis", "swap"]))
         assert ok.ok, ok.reason
         assert "-- split the hypothesis" in ok.proof
-        short = env.check(thm, ["obtain ⟨hp, hq⟩ := h"])
+        short = env.check(thm, tactics_text(["obtain ⟨hp, hq⟩ := h"]))
         assert not short.ok and "unsolved goals" in short.reason
-        wrong = env.check(thm, ["constructor", "exact h.1", "exact h.1"])
+        wrong = env.check(thm, tactics_text(["constructor", "exact h.1", "exact h.1"]))
         assert not wrong.ok and "type mismatch" in wrong.reason
-        sorry = env.check(thm, ["constructor", "sorry", "exact h.1"])
+        sorry = env.check(thm, tactics_text(["constructor", "sorry", "exact h.1"]))
         assert not sorry.ok and "sorry" in sorry.reason
 
 
@@ -129,7 +130,7 @@ def test_check_uses_the_verifier_when_given() -> None:
 
     v = FakeVerifier()
     with _env(verifier=v) as env:
-        res = env.check(THMS["imp_self'"], ["intro hp", "exact hp"])
+        res = env.check(THMS["imp_self'"], tactics_text(["intro hp", "exact hp"]))
     assert not res.ok and res.reason == "verifier says no"
     assert v.items[0].formal_statement == THMS["imp_self'"].formal_statement
     assert v.items[0].proof == "\n  intro hp\n  exact hp"
@@ -141,18 +142,18 @@ def test_faults_become_failures_and_old_states_survive_the_restart() -> None:
         root = env.start(two)
         gen = env.client.generation
         crash = env.apply(root, "crash_now")
-        assert isinstance(crash, Failed) and crash.message.startswith("LeanCrashed")
+        assert isinstance(crash, Failed) and crash.message.startswith("LeanCrashed") and crash.kind == "crash"
         after = env.apply(root, "rw [h]")               # a state from the dead process, rebuilt by replay
         assert isinstance(after, Open) and env.client.generation == gen + 1
         garbage = env.apply(after.state, "babble")
-        assert isinstance(garbage, Failed) and garbage.message.startswith("LeanProtocolError")
+        assert isinstance(garbage, Failed) and garbage.message.startswith("LeanProtocolError") and garbage.kind == "crash"
         assert isinstance(env.apply(after.state, "rfl"), Proved)   # rebuilt again, two tactics deep
         env.client.timeout = 0.5
         hang = env.apply(after.state, "spin")
-        assert isinstance(hang, Failed) and hang.message.startswith("LeanTimeout")
+        assert isinstance(hang, Failed) and hang.message.startswith("LeanTimeout") and hang.kind == "timeout"
         env.client.timeout = 5.0
         assert isinstance(env.apply(root, "omega"), Proved)
-        assert env.check(two, ["rw [h]", "rfl"]).ok
+        assert env.check(two, tactics_text(["rw [h]", "rfl"])).ok
 
 
 def test_faults_can_be_raised_instead() -> None:

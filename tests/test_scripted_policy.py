@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from core.proof_text import render_tactic_proof as tactics_text
+from core.types import Candidate, Policy, Proved, State, Theorem, WholeProofPolicy
 from lean_env.scripted import ScriptedEnv, ScriptedWorld
-from lean_env.types import Proved, State, Theorem
 from prover.factory import make_env, make_policy
 from prover.scripted_policy import ScriptedPolicy
-from search.types import Candidate, Policy, WholeProofPolicy
 
 WORLD = Path(__file__).resolve().parent / "data" / "worlds" / "search_backoff.json"
 G0 = "p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"
@@ -78,7 +78,7 @@ def test_a_whole_script_runs_in_the_scripted_env():
     root = env.start(th)
     assert isinstance(env.apply(root, "constructor\n  -- the left side\n  exact hp\nexact hq"), Proved)
     assert "type mismatch" in env.apply(root, "constructor\nexact hq").message
-    assert env.check(th, ["constructor\nexact hp\nexact hq"]).ok
+    assert env.check(th, tactics_text(["constructor\nexact hp\nexact hq"])).ok
 
 
 def test_bad_world_extras_are_reported(tmp_path):

@@ -8,9 +8,9 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from core.jsonl import read_jsonl
 from lean_env.scripted import ScriptedEnv, ScriptedWorld
 from prover.cli import main
-from prover.jsonl import read_jsonl
 from prover.scripted_policy import ScriptedPolicy
 from search.budget import Budget
 from search.export import draw_png, export_graph, to_data, write_graphml, write_json
@@ -89,23 +89,25 @@ def test_graph_export_files(tmp_path):
     w = ScriptedWorld.load(WORLD)
     res = run_strategy("best-first", w.find("and_intro").theorem(), ScriptedEnv(w), ScriptedPolicy(w),
                        Budget(expansions=20), n=5)
-    data = to_data(res.graph)
-    assert [n["id"] for n in data["nodes"]] == [f"n{i}" for i in range(len(res.graph))]
+    data = to_data(res.tree)
+    assert [n["id"] for n in data["nodes"]] == [f"n{i}" for i in range(len(res.tree))]
     root = data["nodes"][0]
     assert root["goals"] == w.find("and_intro").goal and root["status"] == "proved"
     assert {f["tactic"] for f in root["failures"]} >= {"skip", "exact hp"}
+    assert {f["kind"] for f in root["failures"]} <= {"tactic_error", "no_progress"}
     assert any(n["no_goals"] for n in data["nodes"])
     assert {(e["tactic"]) for e in data["edges"]} >= {"constructor", "simp", "exact hq"}
-    j = write_json(res.graph, tmp_path / "g.json")
+    j = write_json(res.tree, tmp_path / "g.json")
     assert json.loads(j.read_text(encoding="utf-8")) == json.loads(json.dumps(data))
-    h = nx.read_graphml(write_graphml(res.graph, tmp_path / "g.graphml"))
-    assert h.number_of_nodes() == len(res.graph) and h.number_of_edges() == res.graph.number_of_edges()
+    h = nx.read_graphml(write_graphml(res.tree, tmp_path / "g.graphml"))
+    assert h.number_of_nodes() == len(res.tree) and h.number_of_edges() == len(list(res.tree.edges()))
+    assert h.number_of_edges() == res.tree.to_networkx().number_of_edges() == len(data["edges"])
     assert h.nodes["n0"]["status"] == "proved" and json.loads(h.nodes["n0"]["failures"])
-    png = draw_png(res.graph, tmp_path / "g.png")
+    png = draw_png(res.tree, tmp_path / "g.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="pictures are drawn up to 3"):
-        draw_png(res.graph, tmp_path / "big.png", max_nodes=3)
-    paths = export_graph(res.graph, tmp_path / "out", "and/intro", max_picture_nodes=3)
+        draw_png(res.tree, tmp_path / "big.png", max_nodes=3)
+    paths = export_graph(res.tree, tmp_path / "out", "and/intro", max_picture_nodes=3)
     assert [p.name for p in paths] == ["and_intro.json", "and_intro.graphml"]
 
 

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from core.types import Candidate, ProofCheck, State, Theorem
 from lean_env.scripted import ScriptedEnv, ScriptedWorld
-from lean_env.types import ProofCheck, State, Theorem
 from prover.scripted_policy import ScriptedPolicy
-from search.best_first import best_first, priority
 from search.budget import Budget
-from search.config import SearchConfig
-from search.graph import FAILED, NO_GOALS, OPEN, PROVED
-from search.strategies import STRATEGIES, run_strategy
-from search.types import Candidate
+from search.engine import logprob_score
+from search.sampling import SampleConfig
+from search.strategies import STRATEGIES, get_strategy, make_config, run_strategy
+from search.tree import NO_GOALS, Status
+
+FAILED, OPEN, PROVED = Status.FAILED, Status.OPEN, Status.PROVED
 
 WORLD = Path(__file__).resolve().parent / "data" / "worlds" / "search_backoff.json"
 G0 = "p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"
@@ -24,6 +25,16 @@ G1 = "p q : Prop\nhp : p\nhq : q\n⊢ q ∧ p ∧ True"
 GP = "case left\np q : Prop\nhp : p\nhq : q\n⊢ p"
 GQ = "case right\np q : Prop\nhp : p\nhq : q\n⊢ q"
 SPLIT = GP + "\n\n" + GQ
+
+
+def best_first(theorem, env, pol, budget, config=None):
+    return run_strategy("best-first", theorem, env, pol, budget, config)
+
+
+def only(strategy: str, **cfg) -> dict:
+    """The fields of `cfg` that strategy's config has (tests give one dict to several strategies)."""
+    names = get_strategy(strategy).config.__dataclass_fields__
+    return {k: v for k, v in cfg.items() if k in names}
 
 
 def world() -> ScriptedWorld:
@@ -70,11 +81,11 @@ class RejectingEnv(ScriptedEnv):
         self.bad = bad
         self.checked: list[list[str]] = []
 
-    def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-        self.checked.append(list(tactics))
-        if self.bad is None or any(self.bad in t for t in tactics):
+    def check(self, theorem: Theorem, proof: str) -> ProofCheck:
+        self.checked.append(proof)
+        if self.bad is None or self.bad in proof:
             return ProofCheck(False, "", "rejected by the test")
-        return super().check(theorem, tactics, thoughts)
+        return super().check(theorem, proof)
 
 
 class RecordingPolicy:
@@ -107,12 +118,16 @@ def test_budget_parse_and_errors():
 
 def test_config_rejects_unknown_and_bad_values():
     with pytest.raises(ValueError, match="widht"):
-        SearchConfig.from_any({"widht": 3})
+        make_config("beam", {"widht": 3})
+    with pytest.raises(ValueError, match="width"):  # a field of another strategy is unknown here
+        make_config("best-first", {"width": 3})
     with pytest.raises(ValueError, match="n=0"):
-        SearchConfig(n=0)
-    with pytest.raises(ValueError, match="stop_at_first"):
-        SearchConfig.from_any({"stop_at_first": 1})
-    assert SearchConfig.from_any(SearchConfig(width=2), n=3) == SearchConfig(width=2, n=3)
+        make_config("best-first", {"n": 0})
+    with pytest.raises(ValueError, match="stop_at_first=1"):
+        make_config("sample", {"stop_at_first": 1})
+    with pytest.raises(ValueError, match="samples=2.5 must be an integer"):
+        make_config("sample", {"samples": 2.5})
+    assert make_config("sample", SampleConfig(samples=2), retries=3) == SampleConfig(samples=2, retries=3)
     with pytest.raises(ValueError, match="unknown search strategy"):
         run_strategy("dfs", thm("and_intro"), ScriptedEnv(world()), policy(), Budget())
     with pytest.raises(ValueError, match="Budget"):
@@ -132,12 +147,14 @@ def test_best_first_backs_off_from_the_greedy_choice():
     assert res.proof == ["constructor", "exact hp", "exact hq"]
     assert res.thoughts == ["A conjunction: prove each side separately.", "hp is exactly the left side.", ""]
     assert "-- A conjunction: prove each side separately.\n  constructor" in res.proof_text
-    g = res.graph
+    g = res.tree.to_networkx()
     assert g.nodes[G0]["status"] == PROVED and g.nodes[SPLIT]["status"] == PROVED
     # G1 loops back to the root (`simp_all`), so once the root is proved G1 is proved through it
     assert g.has_edge(G1, G0) and g.nodes[G1]["status"] == PROVED
-    assert [f[0] for f in g.nodes[G1]["failures"]] == ["trivial", "assumption"]
-    assert any(f[0] == "skip" and "no progress" in f[3] for f in g.nodes[G0]["failures"])
+    assert [f["tactic"] for f in g.nodes[G1]["failures"]] == ["trivial", "assumption"]
+    assert any(f["tactic"] == "skip" and f["kind"] == "no_progress" for f in g.nodes[G0]["failures"])
+    assert res.failures["no_progress"] >= 1 and res.to_row()["failures"] == res.failures
+    assert res.to_row()["states"] == [G0, SPLIT, GQ]  # the state each proof step was applied to
     # the dead end was tried first: the greedy node was expanded before the split
     assert g.nodes[G1]["expanded_at"] < g.nodes[SPLIT]["expanded_at"]
     assert res.first_proof_at is not None and res.first_proof_at.expansions == res.accounting.expansions == 4
@@ -147,7 +164,7 @@ def test_best_first_fails_when_the_space_runs_out():
     res = best_first(thm("em_stuck"), ScriptedEnv(world()), policy(), Budget(expansions=100))
     assert res.status == "failed" and res.proof == [] and res.first_proof_at is None
     assert res.accounting.expansions == 4
-    assert all(d["status"] == FAILED for _, d in res.graph.nodes(data=True))
+    assert all(n.status == FAILED for n in res.tree.nodes.values())
 
 
 def test_best_first_stops_on_budget():
@@ -158,7 +175,7 @@ def test_best_first_stops_on_budget():
 def test_same_state_twice_is_one_node():
     w = world()
     res = best_first(thm("and_intro", w), ScriptedEnv(w), policy(), Budget(expansions=20), {"n": 4})
-    g = res.graph
+    g = res.tree.to_networkx()
     # `constructor` and `refine ⟨?_, ?_⟩` reach the same goals; `simp_all` leads back to the root
     assert list(g.nodes).count(SPLIT) == 1
     assert g.has_edge(G1, G0)
@@ -170,13 +187,13 @@ def test_same_state_twice_is_one_node():
 
 
 def test_length_normalisation_sets_priorities():
-    assert priority(-1.2, 3, True) == pytest.approx(-0.4) and priority(-1.2, 3, False) == -1.2
+    assert logprob_score(True)(-1.2, 3, None) == pytest.approx(-0.4) and logprob_score(False)(-1.2, 3, None) == -1.2
     w = tree_world(depth=5, branch=2, good=0)
     plain = best_first(thm("tree", w), ScriptedEnv(w), policy_for(w), Budget(), {"n": 2})
     norm = best_first(thm("tree", w), ScriptedEnv(w), policy_for(w), Budget(), {"n": 2, "length_normalize": True})
     node = "⊢ g.0.1"
-    assert plain.graph.nodes[node]["priority"] == pytest.approx(-0.3)
-    assert norm.graph.nodes[node]["priority"] == pytest.approx(-0.15)
+    assert plain.tree[node].priority == pytest.approx(-0.3)
+    assert norm.tree[node].priority == pytest.approx(-0.15)
     assert plain.status == norm.status == "proved"
     # summed logprobs punish depth: the plain run expands breadth first, the normalised one dives
     assert norm.accounting.expansions < plain.accounting.expansions
@@ -207,7 +224,8 @@ def test_budgets_are_honoured_exactly(strategy):
     cfg = {"n": 3, "samples": 6, "width": 2, "retries": 1, "proof_batch": 2}
     for n in range(0, 12):
         for field in ("expansions", "env_calls", "tokens"):
-            res = run_strategy(strategy, thm("tree", w), ScriptedEnv(w), pol, Budget(**{field: n}), seed=n, **cfg)
+            res = run_strategy(strategy, thm("tree", w), ScriptedEnv(w), pol, Budget(**{field: n}), seed=n,
+                               **only(strategy, **cfg))
             if field == "tokens" and res.accounting.tokens > n:  # the documented exception:
                 assert res.accounting.model_calls == 1  # the first call, whose cost nobody knows
             else:
@@ -250,7 +268,7 @@ def test_tokens_first_proof_and_accounting_fields():
     for k in ("expansions", "env_calls", "tokens", "model_seconds", "lean_seconds", "wall_seconds"):
         assert k in row and k in row["first_proof_at"]
     # one token a one-word tactic: a node costs as many tokens as it got candidates
-    expanded = [k for k, d in res.graph.nodes(data=True) if d["expanded_at"] is not None]
+    expanded = [k for k, n in res.tree.nodes.items() if n.expanded_at is not None]
     assert row["tokens"] == sum(min(2, len(w.proposals[k])) for k in expanded) > 0
     assert row["model_calls"] == row["expansions"] == len(expanded)
     assert row["lean_seconds"] > 0 and row["wall_seconds"] >= row["model_seconds"] + row["lean_seconds"] - 1e-9
@@ -265,7 +283,8 @@ def test_a_rejected_proof_is_not_proved():
     res = best_first(thm("and_intro", w), env, policy(), Budget(expansions=50), {"n": 6})
     assert res.status == "failed" and res.proof == [] and res.proof_text == ""
     assert res.extra["rejected_proofs"] == len(env.checked) >= 2
-    assert res.graph.nodes[G0]["status"] != PROVED
+    assert res.tree[G0].status != PROVED
+    assert res.failures["check_rejected"] == len(env.checked)
 
 
 def test_search_goes_on_after_a_rejected_proof():
@@ -273,7 +292,7 @@ def test_search_goes_on_after_a_rejected_proof():
     env = RejectingEnv(w, bad="⟨hp, hq⟩")
     res = best_first(thm("and_intro", w), env, policy(), Budget(expansions=50), {"n": 6})
     assert res.status == "proved" and res.proof == ["constructor", "exact hp", "exact hq"]
-    assert env.checked[0] == ["exact ⟨hp, hq⟩"] and res.extra["rejected_proofs"] == 1
+    assert env.checked[0] == "\n  exact ⟨hp, hq⟩" and res.extra["rejected_proofs"] == 1
     assert res.accounting.checks == 2
 
 
@@ -282,7 +301,7 @@ def test_every_strategy_is_gated(strategy):
     w = world()
     env = RejectingEnv(w)
     res = run_strategy(strategy, thm("and_intro", w), env, policy(sample=True), Budget(expansions=60), seed=1,
-                       n=6, samples=8, width=3)
+                       **only(strategy, n=6, samples=8, width=3))
     assert res.status != "proved" and res.proof == [] and env.checked
 
 
@@ -309,7 +328,9 @@ def test_step_sampling_pass_at_k_and_successes():
 
 
 def env_replays(w: ScriptedWorld, name: str, tactics: list[str]) -> bool:
-    return ScriptedEnv(w).check(thm(name, w), tactics).ok
+    from core.proof_text import render_tactic_proof
+
+    return ScriptedEnv(w).check(thm(name, w), render_tactic_proof(tactics)).ok
 
 
 def test_step_sampling_resamples_a_failed_step_r_times():
@@ -391,9 +412,10 @@ def test_graph_statuses_stay_consistent(cfg):
     batch), and every status agrees with the children's."""
     w = tree_world(depth=3, branch=2, good=0)
     for strategy in ("best-first", "beam"):
-        res = run_strategy(strategy, thm("tree", w), ScriptedEnv(w), policy_for(w), Budget(), width=3, **cfg)
+        res = run_strategy(strategy, thm("tree", w), ScriptedEnv(w), policy_for(w), Budget(),
+                           **only(strategy, width=3, **cfg))
         assert res.status == "proved"
-        g = res.graph
+        g = res.tree.to_networkx()
         for k, d in g.nodes(data=True):
             kids = [g.nodes[c]["status"] for c in g.successors(k)]
             if d["expanded"] and k != NO_GOALS:

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from lean_env.types import ProofCheck, State, Theorem
+from core.proof_text import render_proof
+from core.types import Candidate, ProofCheck, State, Theorem
 from search.budget import Budget
 from search.strategies import run_strategy
-from search.types import Candidate
 
 term_env = pytest.importorskip("lean_env.term_env")
 logic = pytest.importorskip("eval.logic")
@@ -53,8 +53,9 @@ def test_best_first_backs_off_and_lean_accepts_the_proof(env):
                        n=5)
     assert res.status == "proved", res.to_row()
     assert res.proof == ["Eq.trans h1 ?_", "h2"] and res.proof_text.strip() == "(Eq.trans h1 h2)"
-    root = res.graph.nodes[next(iter(res.graph.nodes))]  # the first node added is the root
-    failed = {f[0]: f[3] for f in root["failures"]}
+    failed = {f.tactic: f.message for f in res.tree.root.failures}
+    assert {f.kind for f in res.tree.root.failures} == {"tactic_error"}
+    assert res.failures == {"tactic_error": sum(len(n.failures) for n in res.tree.nodes.values())}
     assert set(failed) == {"h1", "Eq.trans h2 ?_", "Eq.symm h1", "h2"}
     assert "mismatch" in failed["h1"]  # Lean's own message
     assert res.accounting.expansions == 2 and res.accounting.checks == 1 and res.accounting.lean_seconds > 0
@@ -82,8 +83,8 @@ def test_lean_verifier_gate(env):
         def __getattr__(self, name):
             return getattr(env, name)
 
-        def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-            real = env.check(theorem, tactics, thoughts)
+        def check(self, theorem: Theorem, proof: str) -> ProofCheck:
+            real = env.check(theorem, proof)
             assert real.ok  # Lean accepts it ...
             return ProofCheck(False, real.proof, "rejected by the test")  # ... the gate still rules
 
@@ -100,15 +101,16 @@ def test_vocabulary_policy_through_the_factories(lean_toolchain):
         res = run_strategy("best-first", theorem("congr_fun_app"), env, pol, Budget(expansions=8), n=32)
         assert res.status == "proved", res.to_row()
         assert res.proof == ["congrArg f ?_", "congrArg f ?_", "h"]
-        assert env.check(theorem("congr_fun_app"), res.proof).ok
+        assert env.check(theorem("congr_fun_app"), res.proof_text).ok
+        assert res.proof_text == render_proof("term", res.proof)
     finally:
         env.close()
 
 
 def test_search_command_on_the_logic_benchmark(lean_toolchain, tmp_path, capsys):
     pytest.importorskip("eval.datasets")
+    from core.jsonl import read_jsonl
     from prover.cli import main
-    from prover.jsonl import read_jsonl
 
     out = tmp_path / "r.jsonl"
     argv = ["search", "--theorems", "logic:valid", "--limit", "4", "--env", "lean-term", "--lean", "embedded",

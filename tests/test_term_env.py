@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.proof_text import render_proof
+from core.types import Failed, Open, ProofEnv, Proved, State, Theorem
 from eval.logic import prelude_text
 from lean_env.term_env import (
     LeanTermEnv,
@@ -14,7 +16,6 @@ from lean_env.term_env import (
     statement_with_name,
     term_from_fillings,
 )
-from lean_env.types import Failed, Open, ProofEnv, Proved, State, Theorem
 
 AND_SWAP = "theorem and_swap (p q : Prop) : And p q → And q p :="
 
@@ -107,12 +108,12 @@ def test_complete_proof_is_proved_and_reverified(env, header):
         out = env.apply(out if isinstance(out, State) else out.state, f)
     assert isinstance(out, Proved)
     assert isinstance(out.handle, TermHandle) and out.handle.fillings == tuple(steps)
-    ok = env.check(t, steps)
+    ok = env.check(t, render_proof("term", steps))
     assert ok.ok, ok.reason
     assert ok.proof == " (fun h => (And.intro h.2 h.1))"
-    assert not env.check(t, ["fun h => ?_", "And.intro ?_ ?_", "h.2"]).ok  # a hole left
-    assert not env.check(t, ["fun h => ?_", "And.intro ?_ ?_", "h.1", "h.2"]).ok  # wrong proof
-    assert not env.check(t, ["fun h => h := x"]).ok
+    assert not env.check(t, render_proof("term", ["fun h => ?_", "And.intro ?_ ?_", "h.2"])).ok  # a hole left
+    assert not env.check(t, render_proof("term", ["fun h => ?_", "And.intro ?_ ?_", "h.1", "h.2"])).ok  # wrong
+    assert not env.check(t, render_proof("term", ["fun h => h := x"])).ok
 
 
 def test_batching_gives_the_same_verdicts_as_one_by_one(lean_toolchain, header):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lean_env.types import State
+from core.types import State
 from prover.cli import main
 from prover.policy import GenerationConfig, ModelPolicy
 from prover.tiny import examples_from_world, make_tiny_model, synthetic_logic_world
@@ -84,7 +84,7 @@ def test_tactic_model_learns_the_steps(tmp_path: Path) -> None:
 
 
 def test_whole_proof_model_writes_proofs(tmp_path: Path) -> None:
-    from lean_env.types import Theorem
+    from core.types import Theorem
 
     world = synthetic_logic_world(12, seed=0)
     steps = examples_from_world(world)

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import lean_env.verifier as verifier_mod
+from core.types import Theorem
 from lean_env.toolchain import LeanToolchain
-from lean_env.types import Theorem
 from lean_env.verifier import Verifier, VerifierConfig, VerifyItem, verify_proof
 from prover.cli import main as prover_main
 

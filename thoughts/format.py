@@ -28,7 +28,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lean_env.types import GOAL_SEPARATOR
+from core.types import GOAL_SEPARATOR
 
 FORMATS = ("tactic", "thought")
 PROOF_FORMAT = "proof"  # whole proofs: a model trained on (statement -> proof) rows

@@ -561,7 +561,7 @@ def add_rationales(examples_path: str | Path, out_path: str | Path, teacher: Tea
     Appends as it goes; rows already in `out_path` (same theorem, state, tactic) are skipped, so
     a rerun resumes.  Rows for which the teacher wrote nothing are left out (logged).  Existing
     thoughts are kept unless `overwrite`.  Returns the number of rows written by this call."""
-    from prover.jsonl import append_jsonl, done_keys, read_jsonl  # the project's one JSONL helper
+    from core.jsonl import append_jsonl, done_keys, read_jsonl  # the project's one JSONL helper
 
     src = Path(examples_path)
     if not src.is_file():

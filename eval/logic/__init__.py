@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lean_env.types import Theorem, load_theorems
+from core.jsonl import load_theorems
+from core.types import Theorem
 
 HERE = Path(__file__).resolve().parent
 PRELUDE_PATH = HERE / "prelude.lean"

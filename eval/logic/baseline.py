@@ -18,10 +18,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.jsonl import append_jsonl, done_keys, read_jsonl, repair_jsonl
 from eval.logic import load_split
 from lean_env.term_env import LeanTermEnv
 from lean_env.toolchain import find_toolchain
-from prover.jsonl import append_jsonl, done_keys, read_jsonl, repair_jsonl
 from prover.vocab_policy import VocabularyPolicy
 from search.budget import Budget
 from search.strategies import run_strategy

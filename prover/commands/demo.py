@@ -30,7 +30,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.json"
 class DemoConfig:
     """The demo recipe: `train` holds TrainConfig fields, `generation` GenerationConfig fields
     (num_beams is always `n`; max_new_tokens comes from `max_new_tokens[fmt]`, since a thought
-    costs several times the tokens of its tactic), `search` SearchConfig fields (n is always `n`)."""
+    costs several times the tokens of its tactic), `search` best-first config fields (n is always `n`)."""
 
     fmt: str = "tactic"
     train_steps: int = 800
@@ -44,7 +44,7 @@ class DemoConfig:
     def __post_init__(self) -> None:
         from prover.policy import GenerationConfig
         from prover.train import TrainConfig
-        from search.config import SearchConfig
+        from search.strategies import make_config
         from thoughts.format import check_format
 
         check_format(self.fmt)
@@ -62,11 +62,11 @@ class DemoConfig:
                              f"got {self.max_new_tokens!r}")
         TrainConfig.from_dict(dict(self.train), where="demo config 'train'")
         GenerationConfig.from_dict(dict(self.generation), where="demo config 'generation'")
-        SearchConfig.from_any(dict(self.search))
+        make_config("best-first", {"n": self.n, **self.search})
 
     @classmethod
     def load(cls, path: str | Path) -> DemoConfig:
-        from lean_env.types import read_json
+        from core.jsonl import read_json
 
         p = Path(path)
         d = read_json(p, "demo config")
@@ -107,7 +107,7 @@ def resolve(args: argparse.Namespace) -> DemoConfig:
     over = {k: getattr(args, a) for k, a in (("fmt", "fmt"), ("train_steps", "train_steps"), ("n", "n"),
                                              ("budget", "budget")) if getattr(args, a) is not None}
     if args.train_config is not None:
-        from lean_env.types import read_json
+        from core.jsonl import read_json
 
         over["train"] = read_json(args.train_config, "train config")
     d = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
@@ -133,11 +133,11 @@ def eval_argv(cfg: DemoConfig, model: Path, args: argparse.Namespace) -> list[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.jsonl import write_jsonl_atomic
     from eval.logic import load_split
     from eval.logic.examples import reference_examples
     from prover.cli import main as prover
     from prover.factory import make_env
-    from prover.jsonl import write_jsonl_atomic
     from prover.train import TrainConfig, train_sft
     from thoughts.rationale import RuleTeacher, add_rationales
 
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if not examples.is_file():
         env = make_env("lean-term", lean=args.lean)
         try:
-            rows = reference_examples(env, load_split("train"), progress=progress)
+            rows = reference_examples(env, load_split("train"))
         finally:
             env.close()
         write_jsonl_atomic(examples, rows)

@@ -120,11 +120,11 @@ def check_same_run(path: Path, meta: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from core.jsonl import read_jsonl, repair_jsonl
     from eval.datasets import load_dataset
     from eval.report import RESULTS_FILE, RUN_FILE, load_run, write_report
     from prover.distributed import SearchJob, search_many
     from prover.factory import make_env, make_policy
-    from prover.jsonl import read_jsonl, repair_jsonl
     from search.budget import Budget
 
     if args.attempts < 1:

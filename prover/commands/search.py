@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lean_env.types import Theorem
+from core.types import Theorem
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory cap per Lean process")
     p.add_argument("--workers", type=int, default=1, help="Lean processes of the lean-term env")
     p.add_argument("--export-graph", type=Path, metavar="DIR", help="write each search graph (JSON, GraphML, PNG)")
-    g = p.add_argument_group("strategy settings (search.config.SearchConfig)")
+    g = p.add_argument_group("strategy settings (each applies to the strategies whose config has it)")
     g.add_argument("--n", type=int, help="candidates per expansion (best-first, beam)")
     g.add_argument("--expand-batch", type=int, help="best-first: frontier nodes per model call")
     g.add_argument("--length-normalize", action="store_true", default=None, help="priority = logprob / depth")
@@ -59,7 +59,7 @@ CONFIG_FLAGS = ("n", "expand_batch", "length_normalize", "max_depth", "width", "
 
 def load_theorem_list(spec: str) -> list[Theorem]:
     """A JSONL of theorems, a scripted world file, or (when eval.datasets is there) a dataset spec."""
-    from lean_env.types import load_theorems, read_json
+    from core.jsonl import load_theorems, read_json
 
     path = Path(spec)
     if path.is_file():
@@ -93,19 +93,18 @@ def policy_options(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from core.jsonl import append_jsonl, done_keys
     from lean_env.errors import LeanError
     from prover.factory import make_env, make_policy
-    from prover.jsonl import append_jsonl, done_keys
     from search.budget import Budget
-    from search.config import SearchConfig
     from search.export import export_graph
-    from search.strategies import run_strategy
+    from search.strategies import make_config, run_strategy
 
     if args.attempts < 1:
         raise ValueError(f"--attempts must be at least 1, got {args.attempts}")
     budget = Budget.parse(args.budget)
-    config = SearchConfig.from_any({k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None},
-                                   keep_graph=args.export_graph is not None)
+    config = make_config(args.strategy, {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None},
+                         keep_graph=args.export_graph is not None)
     theorems = load_theorem_list(args.theorems)
     if args.limit is not None:
         if args.limit < 1:
@@ -135,9 +134,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
                 continue
             append_jsonl(args.out, res.to_row())
-            if args.export_graph is not None and res.graph is not None:
+            if args.export_graph is not None and res.tree is not None:
                 suffix = f"-{attempt}" if args.attempts > 1 else ""
-                export_graph(res.graph, args.export_graph, f"{theorem.name}{suffix}")
+                export_graph(res.tree, args.export_graph, f"{theorem.name}{suffix}")
             counts[res.status] += 1
             bar.update(1)
             bar.set_postfix(proved=counts["proved"])

@@ -18,9 +18,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core.jsonl import append_jsonl, done_keys
 from lean_env.toolchain import find_toolchain
 from lean_env.verifier import DEFAULT_AXIOMS, VERDICTS, Verifier, VerifierConfig
-from prover.jsonl import append_jsonl, done_keys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

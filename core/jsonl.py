@@ -1,5 +1,6 @@
-"""Append-as-you-go JSONL files: every result is written (and flushed) the moment it is known,
-so a killed run loses nothing and a rerun skips what is done."""
+"""JSON and JSONL files: append-as-you-go results (every row written and flushed the moment it is
+known, so a killed run loses nothing and a rerun skips what is done), whole files written
+atomically, and readers whose errors name the file and line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.types import Theorem
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +79,39 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> None
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, p)
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON value in the file `path`; a missing file raises FileNotFoundError naming `what`
+    ("scripted world", "train config", ...), bad JSON a ValueError naming the file and line."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a directory, expected a JSON file")
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def load_theorems(path: str | Path) -> list[Theorem]:
+    """Read a JSONL file of theorems; a bad row raises ValueError naming file and line."""
+    from core.types import Theorem
+
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"theorem file {p} is a directory, expected a JSONL file")
+    if not p.is_file():
+        raise FileNotFoundError(f"theorem file not found: {p}")
+    out: list[Theorem] = []
+    with p.open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+            out.append(Theorem.from_dict(row, where=f"{p}:{i}"))
+    return out
