@@ -1,15 +1,27 @@
-"""Generator throughput: candidates per second when the proposals for many states go through the
-model together (one `generate` call) against one state at a time, same model and settings.
+"""Generator throughput: `propose` with transformers' `generate` (engine "hf", the reference) against
+the fast engine (engine "fast", prover/fast_generate.py), same model, states and settings, side by
+side in one run with the forward-pass bound measured on the same machine.
 
-    python bench/bench_generator.py                      # tiny model trained here for a few seconds
-    python bench/bench_generator.py --model PATH --device cuda --states 64 --n 16
+    python bench/bench_generator.py --model runs/demo/policy/final --examples runs/demo/examples.jsonl
+    python bench/bench_generator.py                      # a tiny model trained here for a few seconds
 
-Prints one line per variant and the ratio batched / one-at-a-time.
+Shapes: "1 state/call" is what best-first search asks (one state, `--n` beams, per expansion, the
+demo's shape); "S states/call" proposes for `--states` states in one call.  Per variant: seconds,
+expansions/s (states proposed per second), generated tokens/s (every beam's positions), and
+GFLOP/s two ways: "ref-work" counts the FLOPs transformers' generate computes for the same
+proposals (every prompt once per beam: the figure the issue's "before" used), "computed" the
+FLOPs the engine itself reports (`Usage`: the fast engine reads each prompt once).  The bound is
+one batched forward of `--bound-rows` x `--bound-len` tokens.  The candidates of the two engines
+must be identical (text, tokens and log-probability bit for bit), else the bench fails.
+Peak RSS of this process and the load average are printed with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -17,90 +29,124 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.types import State  # noqa: E402
+from core.types import State, usage_of  # noqa: E402
 from prover.policy import GenerationConfig, ModelPolicy  # noqa: E402
-from prover.tiny import examples_from_world, synthetic_logic_world  # noqa: E402
-from prover.train import TrainConfig, train_sft  # noqa: E402
-from thoughts.rationale import RuleTeacher  # noqa: E402
 
 
-def run_variant(policy: ModelPolicy, states: list[State], n: int, one_at_a_time: bool) -> tuple[float, int, int]:
-    """(seconds, samples generated, tokens generated)."""
-    before_s, before_t = policy.stats.samples, policy.stats.tokens
-    t0 = time.perf_counter()
-    if one_at_a_time:
-        for s in states:
-            policy.propose([s], n)
+def load_states(path: Path | None, count: int, stride: int) -> list[State]:
+    if path is None:
+        from prover.tiny import examples_from_world, synthetic_logic_world
+
+        rows = examples_from_world(synthetic_logic_world(max(12, count), seed=0))
     else:
-        policy.propose(states, n)
-    return time.perf_counter() - t0, policy.stats.samples - before_s, policy.stats.tokens - before_t
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [State((r["state"],)) for r in rows[::stride]][:count]
+
+
+def train_tiny(tmp: str, fmt: str) -> str:
+    from prover.tiny import examples_from_world, synthetic_logic_world
+    from prover.train import TrainConfig, train_sft
+
+    rows = examples_from_world(synthetic_logic_world(12, seed=0))
+    cfg = TrainConfig(epochs=30, lr=5e-3, batch_size=16, tiny_size="tiny", warmup_steps=5, save_every=10**6)
+    return str(train_sft(rows, tmp, cfg, fmt=fmt, progress=False))
+
+
+def run(policy: ModelPolicy, states: list[State], n: int, per_call: int) -> tuple[float, list, int, int]:
+    """(seconds, candidates per state, computed tokens, generated tokens) for proposing for every state."""
+    t0 = time.perf_counter()
+    out: list = []
+    read = wrote = 0
+    for i in range(0, len(states), per_call):
+        res = policy.propose(states[i:i + per_call], n)
+        u = usage_of(res)
+        read, wrote = read + u.prompt_tokens, wrote + u.generated_tokens
+        out += list(res)
+    return time.perf_counter() - t0, out, read, wrote
+
+
+def forward_bound(policy: ModelPolicy, rows: int, length: int, repeats: int) -> float:
+    """FLOP/s of one batched forward of rows x length tokens through the transformers model (best of repeats)."""
+    import torch
+
+    ids = torch.randint(3, policy.model.config.vocab_size, (rows, length), generator=torch.Generator().manual_seed(0))
+    best = float("inf")
+    with torch.inference_mode():
+        policy.model(ids[:2, :8])
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            policy.model(ids)
+            best = min(best, time.perf_counter() - t0)
+    return 2.0 * policy.num_parameters * rows * length / best
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="model folder or hub id (default: train a tiny one here)")
-    ap.add_argument("--fmt", default="thought", choices=("thought", "tactic"))
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--states", type=int, default=32)
-    ap.add_argument("--n", type=int, default=8, help="candidates sampled per state")
-    ap.add_argument("--max-new-tokens", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=2, help="runs per variant (the best is kept)")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--plot", type=Path, help="write a bar chart PNG here")
+    ap.add_argument("--model", help="model folder (default: train a tiny one here)")
+    ap.add_argument("--examples", type=Path, help="JSONL rows with a 'state' field (default: a synthetic world)")
+    ap.add_argument("--fmt", default=None, help="prompt format (default: the checkpoint's)")
+    ap.add_argument("--states", type=int, default=16)
+    ap.add_argument("--stride", type=int, default=97, help="take every k-th state of --examples")
+    ap.add_argument("--n", type=int, default=16, help="beams (candidates) per state")
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=2, help="runs per variant (the fastest is kept)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--bound-rows", type=int, default=256)
+    ap.add_argument("--bound-len", type=int, default=96)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
     import torch
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    world = synthetic_logic_world(max(12, args.states // 2), seed=0)
-    rows = examples_from_world(world)
-    states = [State((r["state"],)) for r in rows][: args.states]
+    torch.set_num_threads(args.threads)
+    states = load_states(args.examples, args.states, args.stride if args.examples else 1)
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model
-        if model is None:
-            thoughts = RuleTeacher().explain_batch([(r["state"], r["tactic"]) for r in rows])
-            rows = [{**r, "thought": t} for r, t in zip(rows, thoughts, strict=True)]
-            t0 = time.perf_counter()
-            model = str(train_sft(rows, tmp, TrainConfig(epochs=30, lr=5e-3, batch_size=16, tiny_size="micro",
-                                                         warmup_steps=5, save_every=10**6, device=args.device),
-                                  fmt=args.fmt, progress=False))
-            print(f"trained a tiny model on {len(rows)} rows in {time.perf_counter() - t0:.1f}s")
-        cfg = GenerationConfig(temperature=1.0, max_new_tokens=args.max_new_tokens, batch_size=len(states), seed=0)
-        policy = ModelPolicy.load(model, fmt=args.fmt, config=cfg, device=args.device)
-        print(f"device {policy.device}, {sum(p.numel() for p in policy.model.parameters()) / 1e6:.2f}M parameters, "
-              f"{len(states)} states x n={args.n}, max_new_tokens={args.max_new_tokens}, "
-              f"torch threads {torch.get_num_threads()}")
-        run_variant(policy, states[:2], args.n, False)  # warm-up
-        best: dict[str, tuple[float, int, int]] = {}
+        model = args.model or train_tiny(tmp, args.fmt or "tactic")
+        policies = {eng: ModelPolicy.load(model, fmt=args.fmt, device="cpu", config=GenerationConfig(
+            num_beams=args.n, max_new_tokens=args.max_new_tokens, batch_size=max(1, args.states), engine=eng))
+            for eng in ("hf", "fast")}
+    ref = policies["hf"]
+    print(f"model {model}: {ref.num_parameters / 1e6:.2f}M parameters, {len(states)} states x {args.n} beams, "
+          f"max_new_tokens {args.max_new_tokens}, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    bound = forward_bound(ref, args.bound_rows, args.bound_len, 3)
+    print(f"forward bound: {args.bound_rows} x {args.bound_len} tokens in one forward = {bound / 1e9:.1f} GFLOP/s")
+    for p in policies.values():
+        run(p, states[:2], args.n, 1)  # warm-up
+    rows = []
+    failed = False
+    for shape, per_call in (("1 state/call", 1), (f"{len(states)} states/call", len(states))):
+        best: dict[str, tuple] = {}
         for _ in range(args.repeats):
-            for name, single in (("batched", False), ("one-at-a-time", True)):
-                r = run_variant(policy, states, args.n, single)
-                if name not in best or r[0] < best[name][0]:
-                    best[name] = r
-    rates = {}
-    for name, (sec, samples, tokens) in best.items():
-        rates[name] = samples / sec
-        print(f"{name:>14}: {sec:7.2f}s  {samples:5d} candidates  {rates[name]:8.1f} candidates/s  "
-              f"{tokens / sec:9.1f} tokens/s")
-    ratio = rates["batched"] / rates["one-at-a-time"]
-    print(f"ratio batched / one-at-a-time: {ratio:.2f}x")
-    if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(4, 3))
-        ax.bar(list(rates), list(rates.values()), color=["tab:blue", "tab:gray"])
-        ax.set_ylabel("candidates / s")
-        ax.set_title(f"generator on {policy.device}: {ratio:.1f}x batched")
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"plot written to {args.plot}")
-    return 0
+            for eng, p in policies.items():
+                r = run(p, states, args.n, per_call)
+                if eng not in best or r[0] < best[eng][0]:
+                    best[eng] = r
+        if best["hf"][1] != best["fast"][1]:
+            print(f"MISMATCH: the engines' candidates differ ({shape})")
+            failed = True
+        ref_read, ref_wrote = best["hf"][2], best["hf"][3]
+        for eng, (sec, _, read, wrote) in best.items():
+            rows.append({"shape": shape, "engine": eng, "seconds": sec, "expansions_per_s": len(states) / sec,
+                         "tokens_per_s": wrote / sec, "ref_gflops": 2 * ref.num_parameters * (ref_read + ref_wrote) / sec / 1e9,
+                         "computed_gflops": 2 * ref.num_parameters * (read + wrote) / sec / 1e9,
+                         "bound_gflops": bound / 1e9})
+    print(f"{'shape':>16} {'engine':>6} {'seconds':>8} {'exp/s':>7} {'tok/s':>8} {'ref-work GF/s':>13} "
+          f"{'computed GF/s':>13} {'bound/ref':>9} {'speed-up':>8}")
+    for r in rows:
+        hf = next(x for x in rows if x["shape"] == r["shape"] and x["engine"] == "hf")
+        r["speedup"] = hf["seconds"] / r["seconds"]
+        print(f"{r['shape']:>16} {r['engine']:>6} {r['seconds']:8.2f} {r['expansions_per_s']:7.1f} "
+              f"{r['tokens_per_s']:8.0f} {r['ref_gflops']:13.2f} {r['computed_gflops']:13.2f} "
+              f"{r['bound_gflops'] / r['ref_gflops']:8.1f}x {r['speedup']:7.1f}x")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"candidates identical across engines: {not failed}; peak RSS {peak:.0f} MiB; "
+          f"load average now {os.getloadavg()[0]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "peak_rss_mib": peak, "bound_gflops": bound / 1e9}, indent=1))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

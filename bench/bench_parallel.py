@@ -40,7 +40,7 @@ def run(jobs, workers: int, args) -> tuple[float, dict]:
     policy_factory = functools.partial(_policy, args.policy, 1)
     t0 = time.perf_counter()
     rows = list(search_many(jobs, env_factory, policy_factory, args.strategy, Budget.parse(args.budget),
-                            {"n": args.n}, workers=workers, progress=False, cpus_per_worker=1.0))
+                            {"n": args.n}, workers=workers, cpus_per_worker=1.0))
     wall = time.perf_counter() - t0
     return wall, {(r["name"], r["attempt"]): (r["status"], tuple(r.get("proof", []))) for r in rows}
 

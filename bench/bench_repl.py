@@ -1,12 +1,15 @@
 """Benchmark of the REPL layer against the scripted double (protocol overhead alone, no Lean).
 
-    python bench/bench_repl.py [--requests 2000] [--pool-size 2] [--theorems 20] [--header-cost-ms 50]
+    python bench/bench_repl.py [--requests 2000] [--pool-size 2] [--theorems 20] [--header-cost-ms 50] [--tactic-cost-ms 20] [--batch 16]
 
 1. requests/s: tactic requests through one ReplClient, then through a ReplPool of `--pool-size`
    processes driven by as many threads (and the in-process ScriptedEnv as the no-protocol ceiling);
 2. header reused vs re-sent: ReplEnv.start + two tactics for `--theorems` theorems, with the header
    elaborated once per process (env reuse) against re-sent with every theorem; the double sleeps
-   `--header-cost-ms` whenever it builds a fresh environment, standing in for `import Mathlib`.
+   `--header-cost-ms` whenever it builds a fresh environment, standing in for `import Mathlib`;
+3. one batch, one process vs a pool: `ReplEnv.apply_batch` of `--batch` steps (the first tactic
+   of `--theorems` theorems, several candidates each) with `workers=1` and `workers=--pool-size`;
+   the double sleeps `--tactic-cost-ms` per tactic, standing in for Lean's elaboration time.
 Prints both comparisons with their ratios and saves a bar chart (--plot, default runs/bench_repl.png).
 """
 
@@ -22,10 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.types import Open, Proved  # noqa: E402
+from doubles.scripted import ScriptedEnv, ScriptedWorld  # noqa: E402
 from lean_env.pool import ReplPool  # noqa: E402
 from lean_env.repl import ReplClient  # noqa: E402
 from lean_env.repl_env import ReplEnv  # noqa: E402
-from lean_env.scripted import ScriptedEnv, ScriptedWorld  # noqa: E402
 
 WORLD = REPO / "tests" / "data" / "worlds" / "backoff.json"
 STATEMENT = "theorem imp_self' (p : Prop) : p → p := by sorry"
@@ -33,7 +36,7 @@ HEADER = "import Mathlib\nopen Nat Real"
 
 
 def double(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "lean_env.double", "--world", str(WORLD), *extra]
+    return [sys.executable, "-m", "doubles.repl_double", "--world", str(WORLD), *extra]
 
 
 def client_rate(n: int) -> float:
@@ -90,6 +93,19 @@ def theorems_time(k: int, header_cost_ms: float, reuse: bool) -> float:
         return time.perf_counter() - t0
 
 
+def batch_time(workers: int, theorems: int, batch: int, tactic_cost_ms: float) -> float:
+    """Seconds for one apply_batch of `batch` steps spread over `theorems` root states."""
+    world = ScriptedWorld.load(WORLD)
+    thms = [world.find(n).theorem() for n in ("imp_self'", "and_swap", "em_hard")]
+    with ReplEnv(double("--tactic-cost-ms", str(tactic_cost_ms)), cwd=REPO, header=HEADER, timeout=60,
+                 workers=workers) as env:
+        roots = [env.start(thms[i % len(thms)]) for i in range(theorems)]
+        steps = [(roots[i % theorems], ("intro hp", "constructor", "left", "simp")[i % 4]) for i in range(batch)]
+        t0 = time.perf_counter()
+        env.apply_batch(steps)
+        return time.perf_counter() - t0
+
+
 def plot(path: Path, rates: dict[str, float], per_thm: dict[str, float]) -> None:
     import matplotlib
 
@@ -115,6 +131,8 @@ def main() -> None:
     ap.add_argument("--pool-size", type=int, default=2)
     ap.add_argument("--theorems", type=int, default=20)
     ap.add_argument("--header-cost-ms", type=float, default=50.0)
+    ap.add_argument("--tactic-cost-ms", type=float, default=20.0)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--plot", type=Path, default=REPO / "runs" / "bench_repl.png")
     args = ap.parse_args()
 
@@ -134,6 +152,11 @@ def main() -> None:
           f"{reused:6.3f} s = {1e3 * reused / k:7.2f} ms/theorem")
     print(f"header re-sent ({k} theorems, header cost {args.header_cost_ms:g} ms): "
           f"{resent:6.3f} s = {1e3 * resent / k:7.2f} ms/theorem   re-sent/reused = {resent / reused:.1f}x")
+    one_proc = batch_time(1, args.theorems, args.batch, args.tactic_cost_ms)
+    pooled = batch_time(args.pool_size, args.theorems, args.batch, args.tactic_cost_ms)
+    print(f"apply_batch of {args.batch} steps on {args.theorems} theorems, tactic cost {args.tactic_cost_ms:g} ms: "
+          f"1 process {one_proc:6.3f} s, pool of {args.pool_size} {pooled:6.3f} s   "
+          f"1/pool = {one_proc / pooled:.2f}x")
     plot(args.plot, {"client": one, f"pool x{args.pool_size}": many, "in-process": ceiling},
          {"reused": 1e3 * reused / k, "re-sent": 1e3 * resent / k})
     print(f"plot: {args.plot}")

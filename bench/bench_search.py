@@ -3,7 +3,7 @@
 1. Zero-cost env and policy (an endless tree answered from memory): expansions per second of the
    engine alone, for each strategy.
 2. A best-first run against the scripted REPL double (a separate process speaking the REPL protocol,
-   `python -m lean_env.double --world W`) and against the in-process ScriptedEnv on the same world:
+   `python -m doubles.repl_double --world W`) and against the in-process ScriptedEnv on the same world:
    the engine's share of wall time (wall - model seconds - Lean seconds) / wall.
 
 Run: python bench/bench_search.py [--expansions N]
@@ -30,8 +30,8 @@ from core.types import (  # noqa: E402
     State,
     Theorem,
 )
-from lean_env.scripted import ScriptedEnv, ScriptedWorld  # noqa: E402
-from prover.scripted_policy import ScriptedPolicy  # noqa: E402
+from doubles.scripted import ScriptedEnv, ScriptedWorld  # noqa: E402
+from doubles.scripted_policy import ScriptedPolicy  # noqa: E402
 from search.budget import Budget  # noqa: E402
 from search.result import SearchResult  # noqa: E402
 from search.strategies import run_strategy  # noqa: E402
@@ -42,6 +42,8 @@ THEOREM = Theorem("endless", "", "theorem endless : P := by")
 class ZeroEnv:
     """Every tactic opens a new goal (never proved): the search never ends on its own."""
 
+    proof_style = "tactic"
+
     def start(self, theorem: Theorem) -> State:
         return State(("⊢ g",))
 
@@ -51,8 +53,8 @@ class ZeroEnv:
     def apply_batch(self, steps: Sequence[tuple[State, str]]) -> list[Outcome]:
         return [Open(State((f"{s.goals[0]}.{t}",))) for s, t in steps]
 
-    def check(self, theorem: Theorem, tactics: Sequence[str], thoughts: Sequence[str] = ()) -> ProofCheck:
-        return ProofCheck(False, "")
+    def check(self, theorem: Theorem, proof: str) -> ProofCheck:
+        return ProofCheck(False, proof)
 
     def close(self) -> None:
         return None
@@ -66,6 +68,13 @@ class ZeroPolicy:
 
     def propose_proofs(self, theorems: Sequence[Theorem], n: int) -> list[list[Candidate]]:
         return [[Candidate(f"{i}", "", -1.0, 1) for i in range(n)] for _ in theorems]
+
+
+class ZeroEvaluator:
+    """Values every state 0.5 at no cost."""
+
+    def score(self, states: Sequence[State]) -> list[float]:
+        return [0.5] * len(states)
 
 
 def tree_world(depth: int, branch: int) -> dict:
@@ -108,15 +117,21 @@ def main() -> None:
     print(f"1. zero-cost env and policy, {args.expansions} expansions each")
     zero_rate = {}
     for strategy, cfg in [("best-first", {"n": 8}), ("best-first", {"n": 8, "expand_batch": 16}),
+                          ("best-first", {"n": 8, "value_weight": 0.5}),
                           ("beam", {"n": 8, "width": 8, "max_depth": 10**6}),
+                          ("rebase", {"width": 8, "max_depth": 10**6}),
+                          ("mcts", {"n": 8, "max_depth": 10**6}),
+                          ("rmaxts", {"n": 8, "max_depth": 10**6}),
                           ("sample", {"samples": 64, "max_depth": 10**6}),
                           ("whole", {"samples": args.expansions, "proof_batch": 64})]:
         best = None
         for _ in range(3):
-            res = run_strategy(strategy, THEOREM, ZeroEnv(), ZeroPolicy(), Budget(expansions=args.expansions), **cfg)
+            res = run_strategy(strategy, THEOREM, ZeroEnv(), ZeroPolicy(), Budget(expansions=args.expansions),
+                               evaluator=ZeroEvaluator(), **cfg)
             rate = res.accounting.expansions / res.accounting.wall_seconds
             best = rate if best is None else max(best, rate)
-        label = strategy + ("" if "expand_batch" not in cfg else f" (expand_batch={cfg['expand_batch']})")
+        extra = {k: v for k, v in cfg.items() if k in ("expand_batch", "value_weight")}
+        label = strategy + "".join(f" ({k}={v})" for k, v in extra.items())
         zero_rate[label] = best
         print(f"   {label:32s} {best:10.0f} expansions/s  ({1e6 / best:6.1f} µs each; "
               f"{res.accounting.env_calls} env calls, engine share {share(res):.0%})")

@@ -31,6 +31,12 @@ def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of a results file.  A torn last line (a run killed mid-write) is skipped with a warning;
     a bad line anywhere else raises ValueError naming the file and line."""
+    for _, row in read_jsonl_numbered(path):
+        yield row
+
+
+def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`read_jsonl` with each row's line number, for checks whose errors name the line."""
     p = Path(path)
     if not p.exists():
         return
@@ -47,7 +53,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{p}:{i}: not valid JSON ({e.msg})") from None
         if not isinstance(row, dict):
             raise ValueError(f"{p}:{i}: expected a JSON object")
-        yield row
+        yield i, row
 
 
 def repair_jsonl(path: str | Path) -> None:

@@ -180,3 +180,86 @@ class SeedablePolicy(Protocol):
     the first proposal, so a search is reproducible whatever ran on the same policy before."""
 
     def reseed(self, seed: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Where a state sits in a search, for prompt formats that show more than the state (the theorem's
+    name, the tactics already applied on the path to it, root first)."""
+
+    theorem: Theorem
+    proof_before: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class ContextPolicy(Protocol):
+    """Optional: a policy whose prompts read the context of each state; the engine then calls
+    `propose_in_context` instead of `propose`, with one `StepContext` per state."""
+
+    def propose_in_context(self, states: Sequence[State], contexts: Sequence[StepContext],
+                           n: int) -> list[list[Candidate]]: ...
+
+
+@dataclass(frozen=True)
+class ProofPrefix:
+    """An accepted start of a whole proof: its steps as the env ran them (each with the thought written
+    before it) and the goals after them ("" to leave them out of the prompt)."""
+
+    tactics: tuple[str, ...] = ()
+    thoughts: tuple[str, ...] = ()
+    state: str = ""
+
+    def steps(self) -> list[tuple[str, str]]:
+        """(thought, tactic) pairs, a missing thought as ""."""
+        thoughts = list(self.thoughts[: len(self.tactics)]) + [""] * (len(self.tactics) - len(self.thoughts))
+        return list(zip(thoughts, self.tactics, strict=True))
+
+
+@runtime_checkable
+class ResumablePolicy(Protocol):
+    """Optional: a whole-proof policy that continues a proof from an accepted prefix (DeepSeek-Prover's
+    truncate and resume).  Each candidate's `tactic` is the continuation: the steps after the prefix."""
+
+    def resume_proofs(self, theorems: Sequence[Theorem], prefixes: Sequence[ProofPrefix],
+                      n: int) -> list[list[Candidate]]: ...
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one model call computed: tokens read (prompts; a prompt expanded for several samples or
+    beams counts each time it is processed), tokens written (every generated position of every
+    row, also those a batch generated past a row's stop), and the model's parameter count.
+    FLOPs follow the usual estimate of 2 x parameters x tokens processed."""
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    parameters: int = 0
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.parameters * (self.prompt_tokens + self.generated_tokens)
+
+
+class Costed(list):  # type: ignore[type-arg]
+    """A list returned by a model call (a policy's proposals, an evaluator's scores) that also says
+    what the call cost (`usage`).  It pickles with its usage, so it crosses Ray unchanged."""
+
+    usage: Usage
+
+    def __init__(self, items: Sequence[Any] = (), usage: Usage | None = None) -> None:
+        super().__init__(items)
+        self.usage = usage or Usage()
+
+
+def usage_of(result: object) -> Usage | None:
+    """The usage a model call reported, or None when it returned a plain list."""
+    return result.usage if isinstance(result, Costed) else None
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Judges proof states: for each, an estimate in [0, 1] of the probability that it can still be
+    proved.  Value-guided strategies rank nodes with it; it may return a `Costed` list to report
+    its compute."""
+
+    def score(self, states: Sequence[State]) -> list[float]: ...

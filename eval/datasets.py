@@ -3,9 +3,13 @@
     load_dataset("minif2f:valid")              the JSONL form in ../shared/data/minif2f (or $MINIF2F_DIR)
     load_dataset("minif2f-lean:DIR[:valid]")   a checkout of a miniF2F-lean4 repository (its .lean files)
     load_dataset("leandojo:FILE.json")         a LeanDojo benchmark file (a JSON list of traced theorems)
+    load_dataset("leandojo:FILE.jsonl[:test]") LeanDojo-based miniF2F rows {full_name, statement, url, commit, ...}
+    load_dataset("proofnet:FILE[:valid]")      ProofNet in DeepSeek-Prover's JSONL form (header, informal_prefix, ...)
+    load_dataset("putnambench:DIR")            a PutnamBench checkout (its lean4/src/*.lean, one problem a file)
     load_dataset("logic:valid")                the real-Lean logic benchmark (eval.logic.load_split)
     load_dataset("scripted:WORLD.json")        the theorems of a scripted world (tests, demos)
-    load_dataset("jsonl:FILE") or a path       any JSONL of theorems ({"name", "header", "formal_statement"})
+    load_dataset("jsonl:FILE[:test]") or a path   any JSONL of theorems ({"name", "header", "formal_statement"});
+                                               DeepSeek's/Goedel's minif2f.jsonl: one split by its `split` field
 
 Data is read where it lies, never copied into the repository.  A bad file or row raises
 ValueError (or FileNotFoundError) naming the file and the row.
@@ -22,13 +26,13 @@ from typing import Any
 
 from core.jsonl import load_theorems, read_json
 from core.types import Theorem
-from lean_env.verify_text import mask
+from lean_env.verify_text import Declared, mask, only_modifiers, rename_declaration, starts_declaration
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 MINIF2F_SPLITS = ("valid", "test")
-LOGIC_SPLITS = ("train", "valid", "test")
+LOGIC_SPLITS = ("train", "valid", "test", "extra")  # extra: training theorems beside the splits
 
 
 # ---------------------------------------------------------------- entry point
@@ -66,6 +70,19 @@ def load_jsonl(path: str | Path) -> list[Theorem]:
     return theorems
 
 
+def _load_jsonl_spec(arg: str) -> list[Theorem]:
+    """`jsonl:FILE`, or `jsonl:FILE:valid|test` for the rows of one split (their `split` field), as in
+    DeepSeek-Prover's and Goedel-Prover's `datasets/minif2f.jsonl` (both splits in one file)."""
+    path, split = _path_and_split(arg)
+    theorems = load_jsonl(path)
+    if split is None:
+        return theorems
+    theorems = [t for t in theorems if t.extra.get("split") == split]
+    if not theorems:
+        raise ValueError(f"{path}: no theorem has split {split!r}")
+    return theorems
+
+
 def load_logic(split: str) -> list[Theorem]:
     if split not in LOGIC_SPLITS:
         raise ValueError(f"logic split must be one of {', '.join(LOGIC_SPLITS)}, got {split!r}")
@@ -75,7 +92,7 @@ def load_logic(split: str) -> list[Theorem]:
 
 
 def load_scripted(path: str) -> list[Theorem]:
-    from lean_env.scripted import ScriptedWorld
+    from doubles.scripted import ScriptedWorld
 
     theorems = [t.theorem() for t in ScriptedWorld.load(path).theorems]
     _check_unique(theorems, path)
@@ -87,8 +104,8 @@ def _load_path(p: Path) -> list[Theorem]:
         return load_minif2f_lean(p)
     if not p.exists():
         raise FileNotFoundError(
-            f"dataset {str(p)!r} is neither a known spec (minif2f:, minif2f-lean:, leandojo:, logic:, jsonl:, "
-            "scripted:) "
+            f"dataset {str(p)!r} is neither a known spec (minif2f:, minif2f-lean:, leandojo:, proofnet:, "
+            "putnambench:, logic:, jsonl:, scripted:) "
             "nor an existing file or folder")
     if p.suffix == ".json":
         return load_leandojo(p)
@@ -123,10 +140,6 @@ _COMMAND = re.compile(
     r"macro|syntax|notation|local|scoped|import|mutual)\b)",
     re.MULTILINE,
 )
-_THEOREM = re.compile(
-    r"^(?:@\[[^\]\n]*\]\s*)?(?:(?:private|protected|nonrec)\s+)*(?:theorem|lemma)\s+([^\s:({\[]+)",
-    re.MULTILINE,
-)
 _OPEN = "([{⟨⦃"
 _CLOSE = ")]}⟩⦄"
 
@@ -143,6 +156,24 @@ def _top_level_assign(blank: str, start: int, end: int) -> int:
         elif c == ":" and depth == 0 and blank.startswith(":=", i):
             return i
     return -1
+
+
+def _theorem_chunks(blank: str) -> list[tuple[int, int, Declared]]:
+    """(start, end, declaration) of every theorem/lemma command of a masked file: the text from a
+    command start at column 0 to the next one.  Attribute lines above a theorem belong to it."""
+    starts = [m.start() for m in _COMMAND.finditer(blank)] + [len(blank)]
+    out: list[tuple[int, int, Declared]] = []
+    begin: int | None = None
+    for here, nxt in zip(starts, starts[1:], strict=False):
+        begin = here if begin is None else begin
+        piece = blank[begin:nxt]
+        if only_modifiers(piece):  # `@[simp]` on a line of its own: part of the next command
+            continue
+        decl = starts_declaration(piece)
+        if decl is not None:
+            out.append((begin, nxt, decl))
+        begin = None
+    return out
 
 
 def _clean_header(text: str) -> str:
@@ -162,13 +193,10 @@ def parse_lean_source(text: str, where: str, split: str | None = None) -> list[T
     it (imports, options, opens), comments dropped; `formal_statement` ends in `:= by` (or `:=` for a
     term proof); a proof other than `sorry` is kept in `extra["proof"]`."""
     blank = mask(text).text  # comments and literals blanked, offsets kept
-    starts = [m.start() for m in _COMMAND.finditer(blank)] + [len(text)]
     theorems: list[Theorem] = []
     header = ""
     cursor = 0
-    for m in _THEOREM.finditer(blank):
-        begin = m.start()
-        end = next(s for s in starts if s > begin)
+    for begin, end, decl in _theorem_chunks(blank):
         line = text.count("\n", 0, begin) + 1
         chunk = _clean_header(text[cursor:begin])
         lines = chunk.rstrip("\n").splitlines()
@@ -181,12 +209,10 @@ def parse_lean_source(text: str, where: str, split: str | None = None) -> list[T
         cursor = end
         assign = _top_level_assign(blank, begin, end)
         if assign < 0:
-            raise ValueError(f"{where}:{line}: theorem {m.group(1)!r} has no top-level ':=' "
+            raise ValueError(f"{where}:{line}: theorem {decl.name!r} has no top-level ':=' "
                              "(only `theorem NAME ... := proof` declarations are supported)")
-        statement = text[begin:assign].rstrip()
-        kw = re.search(r"\b(?:theorem|lemma)\b", statement)
-        if kw and statement[kw.start():kw.end()] == "lemma":  # Mathlib's `lemma` is `theorem` to Lean core
-            statement = statement[:kw.start()] + "theorem" + statement[kw.end():]
+        # Mathlib's `lemma` is `theorem` to Lean core
+        statement = rename_declaration(text[begin:assign].rstrip(), decl.name, keyword="theorem")
         proof = text[assign + 2:end].strip()
         tactic = proof.startswith("by") and (len(proof) == 2 or not (proof[2].isalnum() or proof[2] == "_"))
         formal = statement + (" := by" if tactic else " :=")
@@ -196,7 +222,7 @@ def parse_lean_source(text: str, where: str, split: str | None = None) -> list[T
             extra["split"] = split
         if body and body != "sorry":
             extra["proof"] = body
-        theorems.append(Theorem(m.group(1), this_header, formal, extra))
+        theorems.append(Theorem(decl.name, this_header, formal, extra))
     return theorems
 
 
@@ -243,7 +269,31 @@ def load_minif2f_lean(root: str | Path, split: str | None = None) -> list[Theore
                                  f"{old.extra['source']} (pass a subfolder holding one copy)")
     if not by_name:
         raise ValueError(f"{root}: no theorems found in its .lean files" + (f" for split {split!r}" if split else ""))
+    _add_dojo_identity(root, list(by_name.values()))
     return list(by_name.values())
+
+
+def _add_dojo_identity(root: Path, theorems: list[Theorem]) -> None:
+    """In a git checkout with an `origin` remote, each theorem gets what a LeanDojo env opens it by
+    (`url`, `commit`, `file_path` relative to the checkout, `full_name`), so `--env dojo` can run a
+    `.lean` checkout such as lean-dojo-mew directly."""
+    from eval.dataset_identity import git_commit, git_remote
+
+    remote = git_remote(root)
+    commit = git_commit(root)
+    if remote is None or commit is None:
+        return
+    top, url = remote
+    for t in theorems:
+        file = Path(str(t.extra.get("source", "")).rsplit(":", 1)[0]).resolve()
+        try:
+            rel = file.relative_to(top)
+        except ValueError:
+            continue
+        t.extra.setdefault("url", url)
+        t.extra.setdefault("commit", commit)
+        t.extra.setdefault("file_path", rel.as_posix())
+        t.extra.setdefault("full_name", t.name)
 
 
 def _norm(s: str) -> str:
@@ -260,11 +310,32 @@ def load_leandojo(path: str | Path) -> list[Theorem]:
     (hypotheses become binders), marked `extra["statement_from"] = "state_before"`.  The LeanDojo
     identity (url, commit, file_path, full_name) is kept in `extra` for a Dojo environment, and the
     traced tactics as `extra["reference_proof"]`."""
-    p = Path(path)
+    p, split = _path_and_split(str(path))
+    if p.suffix == ".jsonl":
+        return _leandojo_jsonl(p, split)
     data = read_json(p, "LeanDojo benchmark file")
     if not isinstance(data, list):
         raise ValueError(f"{p}: a LeanDojo benchmark file is a JSON list of theorems, got {type(data).__name__}")
     theorems = [_leandojo_theorem(row, f"{p}[{i}]") for i, row in enumerate(data)]
+    _check_unique(theorems, str(p))
+    return theorems
+
+
+def _leandojo_jsonl(p: Path, split: str | None) -> list[Theorem]:
+    """The JSONL form the LeanDojo-based miniF2F evals use (InternLM's `minif2f-lean4.7.0.jsonl`,
+    Lean-STaR's `minif2f.jsonl`): one `{full_name, statement, url, commit, file_path, split}` a line,
+    the statement without `:= by`; `split` keeps one split."""
+    from core.jsonl import read_jsonl
+
+    theorems = []
+    for i, row in enumerate(read_jsonl(p), 1):
+        t = _leandojo_theorem(row, f"{p}:{i}")
+        if isinstance(row, dict) and "split" in row:
+            t.extra["split"] = row["split"]
+        if split is None or t.extra.get("split") == split:
+            theorems.append(t)
+    if not theorems:
+        raise ValueError(f"{p}: no theorems" + (f" with split {split!r}" if split else ""))
     _check_unique(theorems, str(p))
     return theorems
 
@@ -285,7 +356,7 @@ def _leandojo_theorem(row: Any, where: str) -> Theorem:
     extra: dict[str, Any] = {k: row[k] for k in ("url", "commit", "file_path", "full_name", "start", "end")
                              if k in row}
     extra["reference_proof"] = [t["tactic"] for t in tactics]
-    statement = row.get("theorem_statement")
+    statement = row.get("theorem_statement") or row.get("statement")
     if isinstance(statement, str) and statement.strip():
         formal = _as_tactic_statement(statement, name)
     elif tactics:
@@ -299,7 +370,7 @@ def _leandojo_theorem(row: Any, where: str) -> Theorem:
 def _as_tactic_statement(statement: str, name: str) -> str:
     s = statement.strip()
     s = re.sub(r":=\s*(by)?\s*(sorry)?\s*$", "", s).rstrip()
-    if not re.match(r"^(theorem|lemma)\b", s):
+    if starts_declaration(s) is None:
         s = f"theorem {name} {s}" if s.startswith(("(", "{", "[", "⦃", ":")) else f"theorem {name} : {s}"
     return s + " := by"
 
@@ -339,11 +410,65 @@ def _hypothesis_lines(text: str) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------- ProofNet, PutnamBench
+
+def as_tactic_statement(t: Theorem) -> Theorem:
+    """`t` with a statement ending in `:=` (a term proof) turned into `:= by` (a tactic proof), the
+    text as given kept in `extra["statement_as_given"]`; other theorems unchanged."""
+    s = t.formal_statement.rstrip()
+    if not s.endswith(":=") or s.endswith(":= by"):
+        return t
+    return Theorem(t.name, t.header, s + " by", {**t.extra, "statement_as_given": t.formal_statement})
+
+
+def _path_and_split(arg: str) -> tuple[Path, str | None]:
+    root, sep, split = arg.rpartition(":")
+    if sep and split.lower() in MINIF2F_SPLITS:
+        return Path(root), split.lower()
+    return Path(arg), None
+
+
+def load_proofnet(arg: str) -> list[Theorem]:
+    """ProofNet (Lean 4) as DeepSeek-Prover-V1.5 ships it (datasets/proofnet.jsonl: name, split,
+    informal_prefix, formal_statement ending in `:=`, goal, header), optionally one split
+    (`FILE:valid`, `FILE:test`).  Statements become `:= by` (`as_tactic_statement`)."""
+    path, split = _path_and_split(arg)
+    theorems = [as_tactic_statement(t) for t in load_jsonl(path)]
+    if split:
+        theorems = [t for t in theorems if t.extra.get("split") == split]
+        if not theorems:
+            raise ValueError(f"{path}: no theorem has split {split!r}")
+    return theorems
+
+
+def load_putnambench(arg: str) -> list[Theorem]:
+    """A PutnamBench checkout (or its `lean4/src` folder): one problem a file, `theorem ... := sorry`
+    (made `:= by`, `as_tactic_statement`).  A problem whose header states its answer as
+    `abbrev ..._solution := sorry` is marked `extra["needs_answer"] = True`: the answer must be filled in
+    before any proof of it can pass the check (the check refuses `sorry`), which this project does not do."""
+    root = Path(arg).expanduser()
+    src = root / "lean4" / "src" if (root / "lean4" / "src").is_dir() else root
+    if not src.is_dir():
+        raise FileNotFoundError(f"PutnamBench folder not found: {root}")
+    files = sorted(src.glob("*.lean"))
+    if not files:
+        raise ValueError(f"{src}: no .lean files (expected PutnamBench's lean4/src)")
+    out: list[Theorem] = []
+    for f in files:
+        for t in parse_lean_file(f):
+            extra = {**t.extra, "needs_answer": bool(re.search(r"\bsorry\b", mask(t.header).text))}
+            out.append(as_tactic_statement(Theorem(t.name, t.header, t.formal_statement, extra)))
+    _check_unique(out, str(src))
+    return out
+
+
 _LOADERS = {
     "minif2f": load_minif2f,
     "minif2f-lean": _load_minif2f_lean_spec,
     "leandojo": load_leandojo,
+    "proofnet": load_proofnet,
+    "putnambench": load_putnambench,
     "logic": load_logic,
-    "jsonl": load_jsonl,
+    "jsonl": _load_jsonl_spec,
     "scripted": load_scripted,
 }

@@ -98,6 +98,8 @@ def summarize(run: Run, ks: Sequence[int] | None = None, seed: int = 0) -> dict[
         "rows": len(run.rows),
         "complete": bool(run.meta.get("attempts")) and len(per) == n_theorems
         and all(n >= int(run.meta["attempts"]) for n in attempts),
+        "missing_theorems": n_theorems - len(per),
+        "missing_attempts": _missing_attempts(run, per),
         "solved": solved,
         "solve_rate": wilson_interval(solved, n_theorems).to_dict() if n_theorems else None,
         "pass_at_k": {str(k): pass_at_k_ci(counts, k, seed=seed).to_dict() for k in ks} if counts else {},
@@ -107,6 +109,29 @@ def summarize(run: Run, ks: Sequence[int] | None = None, seed: int = 0) -> dict[
                   for m in SWEEP_METRICS},
     }
     return out
+
+
+def _missing_attempts(run: Run, per: dict[str, list[dict[str, Any]]]) -> int | None:
+    """Attempts the run asked for that have no row yet (None when the run does not say how many)."""
+    want = run.meta.get("attempts")
+    if not isinstance(want, int) or isinstance(want, bool):
+        return None
+    return sum(max(0, want - len(a)) for a in per.values()) + want * (run.theorems - len(per))
+
+
+def incompleteness(summary: dict[str, Any]) -> str | None:
+    """A sentence saying what an incomplete run lacks (missing results count as unsolved), or None."""
+    if summary["complete"]:
+        return None
+    n, missing = summary["theorems"], summary["missing_theorems"]
+    parts = []
+    if missing:
+        parts.append(f"{missing} of {n} theorems have no result yet")
+    if summary.get("missing_attempts"):
+        parts.append(f"{summary['missing_attempts']} attempt(s) are missing")
+    if not parts:  # no run.json saying what was asked for: nothing known to be missing
+        return None
+    return f"{summary['label']} is incomplete: {'; '.join(parts)} (counted as unsolved)"
 
 
 def sample_counts(attempts: Sequence[dict[str, Any]]) -> tuple[int, int]:
@@ -194,6 +219,10 @@ def render_markdown(summaries: Sequence[dict[str, Any]], curves: dict[str, dict[
         lines.append(_row(cells))
     lines += ["", "samples: attempts, or for a sampling strategy its independent trajectories/proofs over all "
               "attempts. pass@k: unbiased estimator over those samples; [95% bootstrap interval over theorems].", ""]
+    gaps = [g for g in (incompleteness(s) for s in summaries) if g]
+    if gaps:
+        lines += ["**Incomplete runs:** " + " ".join(f"{g}." for g in gaps)
+                  + " Rerun the same `prover eval` command to finish them.", ""]
     cats = [c for c in [*CATEGORIES, OTHER] if any(c in s["categories"] for s in summaries)]
     if cats and cats != [OTHER]:
         lines += ["## Solved by category", "", _row(["category"] + [s["label"] for s in summaries]),

@@ -31,8 +31,9 @@ METRICS: dict[str, str] = {
     "tokens": "tokens",
     "seconds": "wall_seconds",
     "env_calls": "env_calls",
+    "flops": "flops",
 }
-ACCOUNTING_FIELDS = ("expansions", "env_calls", "tokens", "model_seconds", "lean_seconds", "wall_seconds")
+ACCOUNTING_FIELDS = ("expansions", "env_calls", "tokens", "model_seconds", "lean_seconds", "wall_seconds", "flops")
 
 
 def accounting_of(row: dict[str, Any]) -> dict[str, float]:

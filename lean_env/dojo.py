@@ -36,6 +36,18 @@ log = logging.getLogger(__name__)
 DojoFactory = Callable[[Theorem], AbstractContextManager[tuple[Any, Any]]]
 
 
+_NO_DOJO = ("lean_dojo is not installed: the LeanDojo env (env spec dojo) needs "
+            "`pip install 'lean-star-prover[dojo]'` and repositories traced by LeanDojo (network, hours of tracing)")
+
+
+def require_lean_dojo() -> None:
+    """LeanNotFound, saying what to install, when `lean_dojo` cannot be imported."""
+    try:
+        import lean_dojo  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        raise LeanNotFound(_NO_DOJO) from None
+
+
 def lean_dojo_factory(timeout: int = 600) -> DojoFactory:
     """The real thing: `lean_dojo.Dojo(lean_dojo.Theorem(LeanGitRepo(url, commit), file_path, full_name))`."""
 
@@ -43,7 +55,7 @@ def lean_dojo_factory(timeout: int = 600) -> DojoFactory:
         try:
             import lean_dojo  # type: ignore[import-not-found]
         except ImportError:
-            raise LeanNotFound("the LeanDojo adapter needs lean_dojo: pip install 'lean-star-prover[dojo]'") from None
+            raise LeanNotFound(_NO_DOJO) from None
         missing = [k for k in ("url", "commit", "file_path", "full_name") if not theorem.extra.get(k)]
         if missing:
             raise ValueError(f"theorem {theorem.name}: LeanDojo needs extra field(s) {', '.join(missing)}")

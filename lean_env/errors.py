@@ -28,6 +28,16 @@ class LeanCrashed(LeanError):
     """A Lean process died (signal or unexpected exit) while we waited on it."""
 
 
+class LeanInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, SIGTERM, or a caller's cancel event): the Lean processes it had
+    started were killed.  A KeyboardInterrupt, not a LeanError, so that no retry logic catches it;
+    `signum` is the signal that caused it (SIGINT for a cancel)."""
+
+    def __init__(self, message: str = "interrupted", signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 class LeanProtocolError(LeanError):
     """A Lean process (REPL) answered with something that is not the protocol."""
 

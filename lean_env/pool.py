@@ -6,6 +6,10 @@
         repl.command("theorem ... := by sorry", env)
     pool.close()
 
+`ReplEnv(..., workers=N)` (or `ReplEnv(pool=pool)`) answers one `apply_batch` with all the pool's
+processes; since a proof-state id means something only in the process that made it, such an env
+checks out a *particular* process with `checkout(index=i)` (see lean_env/repl_env.py).
+
 Every process elaborates the header when it starts (in parallel at pool creation), so a checked-out
 client never pays for it.  When a client comes back it is recycled (killed and restarted, header
 re-elaborated) after `max_requests` requests or when its process tree is past `memory_mark_mb`,
@@ -71,20 +75,38 @@ class ReplPool:
     def size(self) -> int:
         return len(self._clients)
 
-    def checkout(self, timeout: float | None = None) -> ReplClient:
-        """A free, started client; waits up to `timeout` s (None: forever) and raises LeanTimeout after."""
+    @property
+    def clients(self) -> tuple[ReplClient, ...]:
+        """Every process of the pool, by index (for `checkout(index=...)`); do not use one unchecked out."""
+        return tuple(self._clients)
+
+    def _take(self, index: int | None) -> ReplClient | None:
+        if index is None:
+            return self._idle.popleft() if self._idle else None
+        want = self._clients[index]
+        if want in self._idle:
+            self._idle.remove(want)
+            return want
+        return None
+
+    def checkout(self, timeout: float | None = None, index: int | None = None) -> ReplClient:
+        """A free, started client (the one at `index` when given: its proof states live in it); waits
+        up to `timeout` s (None: forever) and raises LeanTimeout after."""
+        if index is not None and not 0 <= index < self.size:
+            raise ValueError(f"ReplPool.checkout: index {index} is not in 0..{self.size - 1}")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._idle:
+            while True:
                 if self._closed:
                     raise LeanError("ReplPool is closed")
+                client = self._take(index)
+                if client is not None:
+                    break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise LeanTimeout(f"no REPL process of the pool ({self.size}) became free within {timeout:g} s")
+                    which = f"process {index}" if index is not None else f"process of the pool ({self.size})"
+                    raise LeanTimeout(f"no REPL {which} became free within {timeout:g} s")
                 self._cond.wait(remaining)
-            if self._closed:
-                raise LeanError("ReplPool is closed")
-            client = self._idle.popleft()
             self.stats.checkouts += 1
         try:
             client.start()
@@ -105,7 +127,7 @@ class ReplPool:
         finally:
             with self._cond:
                 self._idle.append(client)
-                self._cond.notify()
+                self._cond.notify_all()  # a waiter may want this very process
 
     def _maybe_recycle(self, client: ReplClient) -> None:
         if not client.alive:

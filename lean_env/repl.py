@@ -199,7 +199,7 @@ class ReplClient:
     """One REPL process, started lazily, restarted after any fault with the header re-elaborated.
 
     `command` is the REPL's command line (`lake env repl` in a Mathlib workspace, or
-    `python -m lean_env.double --world W.json` here).  `header` (e.g. `import Mathlib`) is
+    `python -m doubles.repl_double --world W.json` here).  `header` (e.g. `import Mathlib`) is
     elaborated once per process; `header_env` is its environment id for later commands.
     """
 
@@ -449,6 +449,11 @@ class ReplClient:
         except subprocess.TimeoutExpired:
             rc = None
         how = "closed its stdout" if rc is None else (f"died with signal {-rc}" if rc < 0 else f"exited with code {rc}")
+        for _ in range(64):  # what it wrote to stderr before dying may still sit in the pipe
+            before = len(p.err_tail)
+            self._drain_stderr(p)
+            if len(p.err_tail) == before:
+                break
         err = p.err_tail.decode("utf-8", "replace").strip()[-500:]
         return LeanCrashed(f"REPL pid {p.popen.pid} {how}" + (f": {err}" if err else ""))
 

@@ -10,7 +10,10 @@ term with the verifier).
 
 Many candidate steps, of the same theorem or of different ones, are checked in ONE Lean
 file as separate theorems with fresh names (a process start dominates the cost), and such
-files run in `workers` parallel processes.  A file that times out, runs out of memory or
+files run in `workers` parallel processes.  A file of at most `warm_max_candidates` goes to a
+warm Lean worker (lean_env/lean_server.py) that keeps the header elaborated between files; the
+first such file of every header is also run cold and must get the same verdicts, and a warm
+failure (timeout, memory, crash) re-runs the file cold, so the verdicts are the cold path's.  A file that times out, runs out of memory or
 crashes is split in halves and re-run until the faulty candidate is isolated and marked
 `Failed` with the reason.  Nothing here needs a REPL or Mathlib: it works with the embedded
 test Lean over a `prelude` header and unchanged with a user's `lake env lean`.
@@ -18,8 +21,10 @@ test Lean over a `prelude` header and unchanged with a user's `lake env lean`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 import re
 import secrets
 import threading
@@ -32,8 +37,10 @@ from typing import TYPE_CHECKING
 from core.proof_text import HOLE, HOLE_RE, TERM_STYLE, count_holes, fill_first_hole
 from core.types import Failed, FailureKind, Open, Outcome, ProofCheck, Proved, State, Theorem
 from lean_env.errors import LeanCrashed, LeanMemoryExceeded, LeanTimeout, failure_kind
-from lean_env.process import LeanMessage, run_lean
+from lean_env.lean_server import WarmLean
+from lean_env.process import LeanMessage, LeanRun, run_lean
 from lean_env.toolchain import LeanToolchain
+from lean_env.verify_text import declared_name, rename_declaration
 
 if TYPE_CHECKING:
     from lean_env.verifier import Verifier
@@ -41,12 +48,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _IDENT_CHAR = r"[\w'!?₀-₉]"
-_STATEMENT_RE = re.compile(r"^(\s*)(?:(?:theorem|lemma)\s+(\S+)|example)(?=[\s(\[{:⦃])", re.S)
 PLACEHOLDER_PREFIX = "don't know how to synthesize placeholder"
 NOISE = "internal exception #3"  # Lean without Init reports it next to every elaboration error
 RESERVED = "TermEnvCandidate"
 TRUNCATED = "maximum number of errors"
 MAX_FILLING_CHARS = 2000
+WARM_ENV = "PROVER_LEAN_WARM"  # "0": every file in a fresh `lean` process (the default when `warm` is not given)
 
 # Words that start a command (or change elaboration) and so must never appear in a filling.
 _FORBIDDEN_WORDS = (
@@ -120,11 +127,26 @@ def term_from_fillings(fillings: Sequence[str]) -> str:
 
 
 def statement_with_name(statement: str, name: str) -> str:
-    """`statement` (`theorem X ... :=`) with the declared name replaced by `name`."""
-    m = _STATEMENT_RE.match(statement)
-    if m is None:
+    """`statement` (`theorem X ... :=`, `lemma X ...` or `example ...`) as `theorem name ...`."""
+    head, tail = _statement_parts(statement)
+    return head + name + tail
+
+
+_NAME_SLOT = "\x00name\x00"  # no statement holds a NUL character
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement_parts(statement: str) -> tuple[str, str]:
+    """`statement` renamed, cut where the new name goes (parsing a statement costs ~1 ms; every
+    file of a search renames the same few statements again, under fresh names)."""
+    try:
+        d = declared_name(statement, allow_example=True)
+    except ValueError:
+        d = None
+    if d is None or d.modifiers.strip() or _NAME_SLOT in statement:
         raise ValueError(f"statement must start with `theorem NAME` or `example`: {statement[:80]!r}")
-    return statement[: m.start()] + m.group(1) + f"theorem {name}" + statement[m.end():]
+    head, _, tail = rename_declaration(statement, _NAME_SLOT, keyword="theorem").partition(_NAME_SLOT)
+    return head, tail
 
 
 def _check_statement(theorem: Theorem) -> None:
@@ -184,7 +206,7 @@ class LeanTermEnv:
 
     def __init__(self, toolchain: LeanToolchain, *, timeout: float = 60.0, memory_mb: int = 4096,
                  workers: int = 1, verifier: Verifier | None = None, batch_size: int = 64,
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = 100_000, warm: bool | None = None, warm_max_candidates: int = 32) -> None:
         if workers < 1 or batch_size < 1:
             raise ValueError(f"LeanTermEnv: workers ({workers}) and batch_size ({batch_size}) must be >= 1")
         self.toolchain = toolchain
@@ -200,6 +222,16 @@ class LeanTermEnv:
         self.lean_runs = 0
         self.lean_seconds = 0.0
         self.candidates_checked = 0
+        # warm Lean (lean_env/lean_server.py): one long-lived worker per parallel file, the prelude
+        # elaborated once per worker; the first file of every header is also run cold and must agree
+        self.warm = warm if warm is not None else os.environ.get(WARM_ENV, "1").strip() != "0"
+        self.warm_max_candidates = warm_max_candidates  # larger files run cold: cheaper per candidate there
+        self.warm_runs = 0
+        self.warm_checks = 0  # files also run cold to check the warm worker's verdicts (not in lean_runs)
+        self.warm_fallbacks = 0  # files re-run cold after the warm worker timed out, ran out of memory or died
+        self.warm_disabled: str | None = None
+        self._warm_idle: list[WarmLean] = []
+        self._warm_checked: set[str] = set()
 
     # -- ProofEnv -------------------------------------------------------------------------
     def start(self, theorem: Theorem) -> State:
@@ -274,6 +306,10 @@ class LeanTermEnv:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._lock:
+            idle, self._warm_idle = self._warm_idle, []
+        for worker in idle:
+            worker.close()
 
     def __enter__(self) -> LeanTermEnv:
         return self
@@ -327,6 +363,34 @@ class LeanTermEnv:
             half = len(chunk) // 2
             return self._run_robust(chunk[:half]) + self._run_robust(chunk[half:])
 
+    def _cold(self, text: str) -> LeanRun:
+        return run_lean(self.toolchain, text, timeout=self.timeout, memory_mb=self.memory_mb,
+                        extra_args=("-DmaxErrors=0",))
+
+    def _lean(self, text: str, candidates: int) -> tuple[LeanRun, bool]:
+        """Lean's messages about one file of `candidates` candidates, and whether a warm worker
+        gave them: one does when `warm` and the file has at most `warm_max_candidates` (larger files
+        cost less per candidate in a fresh process); when the warm worker fails, the verdict and its
+        typed error come from a fresh process (`lean FILE`), as without `warm`."""
+        if not self.warm or self.warm_disabled is not None or candidates > self.warm_max_candidates:
+            return self._cold(text), False
+        with self._lock:
+            worker = self._warm_idle.pop() if self._warm_idle else WarmLean(
+                self.toolchain, timeout=self.timeout, memory_mb=self.memory_mb)
+        try:
+            run = worker.run(text)
+        except (LeanTimeout, LeanMemoryExceeded, LeanCrashed) as e:
+            with self._lock:
+                self.warm_fallbacks += 1
+            log.info("warm Lean: %s; the file runs in a fresh process", e)
+            return self._cold(text), False
+        finally:
+            with self._lock:
+                self._warm_idle.append(worker)
+        with self._lock:
+            self.warm_runs += 1
+        return run, True
+
     def _run_file(self, chunk: list[_Job]) -> list[Outcome]:
         header = chunk[0].theorem.header
         parts = [header.rstrip("\n"), "\n\n"]
@@ -345,12 +409,33 @@ class LeanTermEnv:
             spans.append((start_line, end_line, holes))
             text_so_far = full
             offset = len(full)
-        run = run_lean(self.toolchain, text_so_far, timeout=self.timeout, memory_mb=self.memory_mb,
-                       extra_args=("-DmaxErrors=0",))
+        run, warm = self._lean(text_so_far, len(chunk))
+        outcomes = self._judge(run, spans, chunk)
         with self._lock:
-            self.lean_runs += 1
-            self.lean_seconds += run.seconds
-            self.candidates_checked += len(chunk)
+            check = warm and header not in self._warm_checked
+        if check:  # the first warm file of a header is judged cold too: the verdicts must agree
+            cold_run = self._cold(text_so_far)
+            with self._lock:
+                self.warm_checks += 1
+                self.lean_seconds += cold_run.seconds
+            cold = self._judge(cold_run, spans, chunk, count=False)
+            if cold != outcomes:
+                self.warm_disabled = "its verdicts differed from a fresh `lean` run on the same file"
+                log.warning("warm Lean disabled for this env: %s", self.warm_disabled)
+                return cold
+            with self._lock:
+                self._warm_checked.add(header)
+        return outcomes
+
+    def _judge(self, run: LeanRun, spans: list[tuple[int, int, list[tuple[int, int]]]],
+               chunk: list[_Job], count: bool = True) -> list[Outcome]:
+        """The candidates' outcomes from Lean's messages about their file (each message goes to the
+        candidate whose lines hold it; their order across candidates does not matter)."""
+        if count:
+            with self._lock:
+                self.lean_runs += 1
+                self.lean_seconds += run.seconds
+                self.candidates_checked += len(chunk)
         if any(m.data.startswith(TRUNCATED) for m in run.messages):
             raise LeanCrashed(f"Lean stopped reporting errors in a file of {len(chunk)} candidates")
         per: list[list[LeanMessage]] = [[] for _ in chunk]
@@ -358,7 +443,7 @@ class LeanTermEnv:
         for m in run.messages:
             k = next((k for k, (a, b, _) in enumerate(spans) if a <= m.pos.line <= b), None)
             (stray if k is None else per[k]).append(m)
-        stray_errors = [m for m in stray if m.severity == "error"]
+        stray_errors = sorted((m for m in stray if m.severity == "error"), key=lambda m: (m.pos.line, m.pos.column))
         if stray_errors:
             msg = "; ".join(f"{m.pos.line}:{m.pos.column}: {m.data}" for m in stray_errors[:3])
             log.warning("Lean errors outside any candidate (is the header broken?): %s", msg)

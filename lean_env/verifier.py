@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,7 @@ from core.types import ProofCheck, Theorem
 from lean_env.errors import LeanCrashed, LeanError, LeanMemoryExceeded, LeanTimeout
 from lean_env.process import run_lean
 from lean_env.toolchain import LeanToolchain, cache_dir
-from lean_env.verify_cache import VerdictCache, cache_key, toolchain_fingerprint
+from lean_env.verify_cache import VerdictCache, cache_key, toolchain_identity
 from lean_env.verify_file import Entry, Judgement, build_file, judge
 from lean_env.verify_text import (
     NameIndex,
@@ -137,8 +138,8 @@ class Verifier:
         self.config = config or VerifierConfig()
         if self.config.workers < 1 or self.config.batch_size < 1:
             raise ValueError("VerifierConfig: workers and batch_size must be >= 1")
-        if self.config.timeout <= 0 or self.config.memory_mb <= 0:
-            raise ValueError("VerifierConfig: timeout and memory_mb must be > 0")
+        if not (math.isfinite(self.config.timeout) and self.config.timeout > 0) or self.config.memory_mb <= 0:
+            raise ValueError("VerifierConfig: timeout must be a finite number > 0 and memory_mb > 0")
         odd = [a for a in self.config.allowed_axioms if not _AXIOM_NAME.match(a)]
         if odd:
             raise ValueError(f"VerifierConfig: allowed_axioms must be Lean names, got {odd}")
@@ -172,7 +173,7 @@ class Verifier:
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = toolchain_fingerprint(self.toolchain.version, self.toolchain.project)
+            self._fingerprint = toolchain_identity(self.toolchain)
         return self._fingerprint
 
     def _prepare(self, index: int, item: Any) -> _Prepared | Verdict:
@@ -247,39 +248,44 @@ class Verifier:
         batches, alone = self._batches(todo)
         pool = ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="lean-verify")
         pending: dict[Future, list[_Prepared]] = {}
+        stop = threading.Event()  # set when the caller stops (Ctrl-C, generator closed): Lean is killed
         try:
             for chunk in sorted(batches, key=len, reverse=True):
-                pending[pool.submit(self._check, chunk, True)] = chunk
+                pending[pool.submit(self._check, chunk, True, stop)] = chunk
             for p in alone:
-                pending[pool.submit(self._check, [p], False)] = [p]
+                pending[pool.submit(self._check, [p], False, stop)] = [p]
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in done:
                     chunk = pending.pop(fut)
                     for p, verdict in fut.result():
                         if verdict is None:  # not cleanly proved in a batch: check it alone
-                            pending[pool.submit(self._check, [p], False)] = [p]
+                            pending[pool.submit(self._check, [p], False, stop)] = [p]
                             continue
                         self._store(p.key, verdict)
                         yield p.index, verdict
         finally:
+            stop.set()  # running Lean processes die within one poll, so shutting down does not wait on them
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _check(self, chunk: list[_Prepared], batch: bool) -> list[tuple[_Prepared, Verdict | None]]:
-        """Run one file; never raises.  In a batch, only 'proved' is final (None = recheck alone)."""
+    def _check(self, chunk: list[_Prepared], batch: bool,
+               stop: threading.Event | None = None) -> list[tuple[_Prepared, Verdict | None]]:
+        """Run one file; never raises but LeanInterrupted.  In a batch, only 'proved' is final (None = recheck alone)."""
         try:
-            return self._check_file(chunk, batch)
+            return self._check_file(chunk, batch, stop)
         except Exception as e:  # a bug must cost these items, not the whole run
             log.exception("verifier: internal error on %s", [p.item.name for p in chunk])
             return [(p, None if batch else Verdict(p.item.name, "error", f"internal error: {type(e).__name__}: {e}"))
                     for p in chunk]
 
-    def _check_file(self, chunk: list[_Prepared], batch: bool) -> list[tuple[_Prepared, Verdict | None]]:
+    def _check_file(self, chunk: list[_Prepared], batch: bool,
+                    stop: threading.Event | None = None) -> list[tuple[_Prepared, Verdict | None]]:
         cf = build_file(chunk[0].item.header, [Entry(p.target, p.item.formal_statement, p.candidate) for p in chunk],
                         batch=batch, allowed_axioms=self.config.allowed_axioms)
         t0 = time.monotonic()
         try:
-            run = run_lean(self.toolchain, cf.source, timeout=self.config.timeout, memory_mb=self.config.memory_mb)
+            run = run_lean(self.toolchain, cf.source, timeout=self.config.timeout, memory_mb=self.config.memory_mb,
+                           cancel=stop)
         except (LeanError, OSError) as e:
             share = (time.monotonic() - t0) / len(chunk)
             out: list[tuple[_Prepared, Verdict | None]] = []

@@ -27,8 +27,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lean_env.alpha import same_up_to_binder_names
 from lean_env.process import LeanMessage, LeanRun
-from lean_env.verify_text import declared_name, split_statement_end
+from lean_env.verify_text import declared_name, rename_declaration, split_statement_end
 
 PP_ALL = (
     "set_option pp.all true in set_option pp.deepTerms true in set_option pp.maxSteps 100000000 in "
@@ -89,9 +90,9 @@ class _Lines:
 
 def rename_statement(statement: str, new_suffix: str) -> tuple[str, str]:
     """(the statement declaring `<name><suffix>` and proved by nothing yet, the new name)."""
-    d = declared_name(statement)
-    new = d.name[:-1] + new_suffix + "»" if d.name.endswith("»") else d.name + new_suffix
-    return statement[: d.start] + new + statement[d.end:], new
+    name = declared_name(statement).name
+    new = name[:-1] + new_suffix + "»" if name.endswith("»") else name + new_suffix
+    return rename_declaration(statement, new), new
 
 
 def reference_text(statement: str, suffix: str, sorry_name: str) -> tuple[str, str]:
@@ -302,7 +303,7 @@ def _judge(cf: CheckFile, run: LeanRun, index: int, allowed_axioms: Sequence[str
         return error(f"could not read the types: {_short(ref_sig, 120)} / {_short(target_sig, 120)}")
     if "⋯" in want[1] or "⋯" in got[1]:
         return rejected("the statement's type is too large to compare in full (pretty-printer elided it)")
-    if want != got:
+    if want[0] != got[0] or not same_up_to_binder_names(want[1], got[1]):
         return rejected(f"the type of `{slot.target}` differs from the formal_statement: "
                         f"expected `{_short(want[1], 200)}`{_univ(want[0])}, got `{_short(got[1], 200)}`{_univ(got[0])}")
     axioms = axioms_of(_info(msgs, slot.axioms_check) or "")

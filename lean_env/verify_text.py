@@ -1,7 +1,8 @@
 """Reading candidate Lean text without Lean: comments and strings masked, identifiers, forbidden tokens.
 
 The verifier's real judge is Lean itself (see `verifier.py`); this module only
-  * finds the name a `formal_statement` declares, to build the reference copy of it,
+  * finds the name a `formal_statement` declares (`declared_name`, `rename_declaration`): the one
+    copy of that rule, used by the verifier, the envs, the dataset readers and the REPL double,
   * rejects early, with a clear reason, text that uses commands able to fake or skip
     the checks (metaprogramming, `#exit`, `sorry`, `unsafe`, `debug.skipKernelTC`, ...),
   * decides conservatively whether a proof is plain enough to share a Lean file with
@@ -236,27 +237,69 @@ def forbidden_reason(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Declared:
-    """What a `formal_statement` declares: the keyword, the name and where the name sits."""
+    """What a `formal_statement` declares: the keyword, the name and where the name sits.
 
-    keyword: str
+    This is the project's one reading of "which name does this statement declare" (the verifier,
+    the REPL env, the term env, the dataset readers and the REPL double all use it).  For an
+    `example` (only with `allow_example`) the name is "" and `start == end` is just after the keyword.
+    """
+
+    keyword: str  # "theorem", "lemma" or "example"
     name: str
     start: int
     end: int
     modifiers: str  # the text before the keyword, comments masked (attributes, private, ...)
+    keyword_start: int = 0
+
+    @property
+    def only_modifiers_before(self) -> bool:
+        """Nothing but attributes (`@[simp]`), doc comments and `private`/`protected`/... before the keyword."""
+        return only_modifiers(self.modifiers)
 
 
-def declared_name(statement: str) -> Declared:
-    """The `theorem`/`lemma` and its name in a statement; ValueError if there is none."""
+_MODIFIERS = re.compile(r"(?:\s|@\[[^\]]*\]|\b(?:private|protected|nonrec|noncomputable)\b)*")
+
+
+def only_modifiers(masked: str) -> bool:
+    """Is `masked` (comments already blanked) only attributes and declaration modifiers?"""
+    return _MODIFIERS.fullmatch(masked) is not None
+
+
+def declared_name(statement: str, *, allow_example: bool = False) -> Declared:
+    """The `theorem`/`lemma` (or, with `allow_example`, `example`) a statement declares, and its
+    name; ValueError if there is none."""
     m = mask(statement)
     toks = tokens(m.text)
     for k, tok in enumerate(toks):
+        if allow_example and tok.text == "example":
+            return Declared("example", "", tok.end, tok.end, m.text[:tok.start], tok.start)
         if tok.text in ("theorem", "lemma") and k + 1 < len(toks):
             nxt = toks[k + 1]
             between = m.text[tok.end:nxt.start]
             if between.strip():
                 break
-            return Declared(tok.text, nxt.text, nxt.start, nxt.end, m.text[:tok.start])
+            return Declared(tok.text, nxt.text, nxt.start, nxt.end, m.text[:tok.start], tok.start)
     raise ValueError("formal_statement declares no `theorem NAME` or `lemma NAME`")
+
+
+def starts_declaration(text: str) -> Declared | None:
+    """The theorem or lemma that `text` begins with (after attributes, doc comments and modifiers
+    such as `private`), or None when `text` starts with anything else."""
+    try:
+        d = declared_name(text)
+    except ValueError:
+        return None
+    return d if d.only_modifiers_before else None
+
+
+def rename_declaration(statement: str, name: str, keyword: str | None = None) -> str:
+    """`statement` declaring `name` instead of its own name (an `example` becomes `theorem name`),
+    with `keyword` in place of its own keyword when given (e.g. "theorem" for a `lemma`)."""
+    d = declared_name(statement, allow_example=True)
+    kw_end = d.keyword_start + len(d.keyword)
+    if d.keyword == "example":
+        return statement[: d.keyword_start] + (keyword or "theorem") + " " + name + statement[kw_end:]
+    return statement[: d.keyword_start] + (keyword or d.keyword) + statement[kw_end: d.start] + name + statement[d.end:]
 
 
 def split_statement_end(statement: str) -> tuple[str, bool]:

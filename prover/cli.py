@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from core.errors import MissingDependency
+
 # subcommand name -> module under prover.commands
 COMMANDS: dict[str, str] = {
     "expert-iteration": "expert_iteration",
@@ -24,6 +26,9 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "search": "search",
     "demo": "demo",
+    "evaluator-data": "evaluator_data",
+    "train-evaluator": "train_evaluator",
+    "evaluate-evaluator": "evaluate_evaluator",
 }
 
 EXIT_USAGE = 2
@@ -52,14 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         ap.print_help()
         return EXIT_USAGE
+    from lean_env.process import interrupts_stop_lean
+    from prover.logs import quiet_output
+
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        # Ctrl-C and SIGTERM kill every Lean process at once; progress bars stay readable in logs
+        with interrupts_stop_lean(), quiet_output():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as e:  # finished results are already written; 128 + the signal
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(e, "signum", 2))
     except (FileNotFoundError, ValueError) as e:
         print(f"prover {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except MissingDependency as e:  # an optional backend (vllm, lean_dojo) that is not installed
+        print(f"prover {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except Exception as e:  # the one place that turns any library error into a message and a code
         from lean_env.errors import LeanError
 

@@ -5,7 +5,8 @@ fine-tune on it, repeat, on the same engine and distribution machinery as evalua
     metrics = run_expert_iteration(cfg)        # one dict per round, also in RUN/metrics.jsonl
 
 Round r = 0..R uses model M_r:
-  1. search the training pool with M_r (`search_many`, rows appended to roundR/train.jsonl);
+  1. search the training pool with M_r (the campaign runner, `eval.campaign.run_campaign`, rows
+     appended to roundR/train.jsonl, tied to the theorem and to M_r's files in roundR/train.run.json);
   2. evaluate M_r on the valid split (roundR/valid.jsonl);
   3. every verified proof (status "proved": the engine says so only after `env.check` accepted the
      whole proof) becomes (state, thought, tactic) examples, deduplicated against every earlier
@@ -27,21 +28,26 @@ the next round.  Theorems solved in an earlier round are not searched again unle
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import random
 import time
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.config import check_fields, from_dict
 from core.jsonl import append_jsonl, read_json, read_jsonl, write_jsonl_atomic
 from core.types import ProofEnv, Theorem
-from prover.distributed import SearchJob, init_ray, search_many
+from eval.campaign import Campaign, run_campaign
+from eval.identity import bind_run
+from prover.distributed import init_ray, search_many
 from search.replay import replay_states
+
+if TYPE_CHECKING:
+    from prover.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ log = logging.getLogger(__name__)
 RUNTIME_FIELDS = ("run_dir", "rounds", "workers", "ray_address", "device", "generation_actor", "torch_threads")
 FINETUNE_FROM = ("base", "last")
 THOUGHT_SOURCES = ("model", "teacher")
+EVALUATOR_FROM = ("policy", "fresh")
 
 
 @dataclass
@@ -91,23 +98,39 @@ class EIConfig:
     curriculum: bool = False  # with search_solved: skip theorems solved in every earlier round
     train_config: dict[str, Any] = field(default_factory=dict)  # prover.train.TrainConfig fields
     finetune_from: str = "base"  # "base": each round from the base model; "last": from M_r
+    # the learned evaluator (docs/evaluator.md): `evaluator` is the spec round 0 searches with (none,
+    # oracle:W, evaluator:DIR); with `train_evaluator` every round also trains E_r on the labelled
+    # states of rounds 0..r's training-pool search trees and round r+1 searches with E_r
+    evaluator: str | None = None
+    train_evaluator: bool = False
+    evaluator_config: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of E_r
+    evaluator_from: str = "policy"  # E_r starts from M_r's backbone ("policy") or a fresh tiny model
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
+        """Everything a run will need, checked before any work starts: field types, the train
+        config (as round 0 will build it), generation, device, strategy config, budget, env and
+        teacher specs.  ValueError naming the field."""
+        from prover.device import check_device
+        from prover.factory import check_env_spec
         from prover.policy import GenerationConfig
-        from prover.train import TrainConfig
+        from prover.tiny import SIZES
         from search.budget import Budget
         from search.strategies import STRATEGIES, make_config
         from thoughts.format import FORMATS
+        from thoughts.rationale import check_teacher_spec
+
+        where = "expert-iteration config"
 
         def bad(msg: str) -> ValueError:
-            return ValueError(f"expert-iteration config: {msg}")
+            return ValueError(f"{where}: {msg}")
 
+        check_fields(self, where)
         for name in ("rounds", "attempts", "workers", "env_workers"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "rounds" else 1):
+            if v < (0 if name == "rounds" else 1):
                 raise bad(f"{name} must be an integer >= {0 if name == 'rounds' else 1}, got {v!r}")
         if not 0.0 <= self.seed_fraction <= 1.0:
             raise bad(f"seed_fraction must be in [0, 1], got {self.seed_fraction}")
@@ -121,22 +144,53 @@ class EIConfig:
             raise bad(f"thoughts must be one of {THOUGHT_SOURCES}, got {self.thoughts!r}")
         if self.thoughts == "teacher" and not self.teacher:
             raise bad('thoughts="teacher" needs a teacher')
-        Budget.parse(self.budget)
+        if self.tiny_size not in SIZES:
+            raise bad(f"tiny_size {self.tiny_size!r} is unknown; use one of {', '.join(SIZES)}")
+        check_device(self.device, f"{where}: device")
+        check_env_spec(self.env, f"{where}: env")
+        if self.teacher:
+            check_teacher_spec(self.teacher, f"{where}: teacher")
+        try:
+            Budget.parse(self.budget)
+        except ValueError as e:
+            raise bad(f"budget: {e}") from None
         make_config(self.strategy, dict(self.search))
-        GenerationConfig.from_dict(dict(self.generation), where="expert-iteration config: generation")
-        TrainConfig.from_dict(dict(self.train_config), where="expert-iteration config: train_config")
+        GenerationConfig.from_dict(dict(self.generation), where=f"{where}: generation")
+        self.round_train_config()
+        self._validate_evaluator(where)
+
+    def _validate_evaluator(self, where: str) -> None:
+        from prover.factory import check_evaluator_spec
+        from search.strategies import check_evaluator, make_config
+
+        check_evaluator_spec(self.evaluator, f"{where}: evaluator")
+        if self.evaluator_from not in EVALUATOR_FROM:
+            raise ValueError(f"{where}: evaluator_from must be one of {EVALUATOR_FROM}, got {self.evaluator_from!r}")
+        try:
+            check_evaluator(make_config(self.strategy, dict(self.search)), self.evaluator not in (None, "none"))
+        except ValueError as e:
+            raise ValueError(f"{where}: round 0: {e}; set 'evaluator' (later rounds use E_r with "
+                             "train_evaluator)") from None
+        self.evaluator_train_config()
+
+    def evaluator_train_config(self) -> TrainConfig:
+        """The TrainConfig of every round's evaluator (the run's seed unless evaluator_config sets one)."""
+        from prover.train import TrainConfig
+
+        return TrainConfig.from_dict({"seed": self.seed, **self.evaluator_config},
+                                     where="expert-iteration config: evaluator_config")
+
+    def round_train_config(self) -> TrainConfig:
+        """The TrainConfig every round trains with (the run's seed unless train_config sets one)."""
+        from prover.train import TrainConfig
+
+        return TrainConfig.from_dict({"seed": self.seed, **self.train_config},
+                                     where="expert-iteration config: train_config")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "expert-iteration config") -> EIConfig:
-        if not isinstance(d, dict):
-            raise ValueError(f"{where}: expected a JSON object")
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
-        try:
-            return cls(**d)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {e}") from None
+        """Unknown keys and values of the wrong type are a ValueError naming the field (core.config)."""
+        return from_dict(cls, d, where)
 
     @classmethod
     def load(cls, path: str | Path) -> EIConfig:
@@ -216,6 +270,9 @@ class _Run:
         self.dir = Path(cfg.run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_config()
+        from prover.campaign import env_identity
+
+        self.env_id = env_identity(cfg.env, lean=cfg.lean)
         train = self._easy(load_dataset(cfg.train))
         self.valid = self._easy(load_dataset(cfg.valid))[: cfg.valid_limit]
         self.seed_set = pick_seed_set(train, cfg.seed_fraction, cfg.seed_count, cfg.seed)
@@ -236,16 +293,12 @@ class _Run:
         return theorems if top is None else [t for t in theorems if t.extra.get("difficulty", 0) <= top]
 
     def _check_config(self) -> None:
-        f = self.dir / "config.json"
-        mine = {k: v for k, v in self.cfg.to_dict().items() if k not in RUNTIME_FIELDS}
-        if f.is_file():
-            old = {k: v for k, v in json.loads(f.read_text(encoding="utf-8")).items() if k not in RUNTIME_FIELDS}
-            if old != mine:
-                diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
-                raise ValueError(f"{self.dir} holds a run with another config (differs in {', '.join(diff)}); "
-                                 "use a new run_dir")
-        else:
-            f.write_text(json.dumps(self.cfg.to_dict(), indent=1), encoding="utf-8")
+        """The run directory belongs to one config (RUNTIME_FIELDS may change): `bind_run` on config.json.
+        A directory with nothing in it but config.json (a run that failed before its first output)
+        takes the new config."""
+        bound = any(p.name != "config.json" for p in self.dir.iterdir())
+        bind_run(self.dir / "config.json", self.cfg.to_dict(), ignore=RUNTIME_FIELDS, bound=bound,
+                 what="expert-iteration run", hint="use a new run_dir")
 
     def round_dir(self, r: int) -> Path:
         d = self.dir / f"round{r}"
@@ -306,34 +359,84 @@ class _Run:
 
     def model(self, r: int, base: str, data: list[Path]) -> tuple[str, float, int]:
         """M_r: (folder, seconds spent training it now, examples it was trained on)."""
-        from prover.train import TrainConfig, train_sft
+        from prover.train import train_sft
 
         rows = [row for f in data for row in read_jsonl(f)]
         if not rows:
             if r == 0 and self.cfg.base_model:
                 return self.cfg.base_model, 0.0, 0
             raise ValueError("no training examples for the first model: give a seed set or a base_model")
-        tc = TrainConfig.from_dict({"seed": self.cfg.seed, **self.cfg.train_config})
+        tc = self.cfg.round_train_config()
         init = base if (r == 0 or self.cfg.finetune_from == "base") else str(self.dir / f"round{r - 1}" / "model" / "final")
         t0 = time.perf_counter()
         final = train_sft(rows, self.round_dir(r) / "model", tc, init=init, fmt=self.cfg.fmt, progress=self.progress)
         return str(final), time.perf_counter() - t0, len(rows)
 
     # -- search --------------------------------------------------------------------------------
-    def search(self, r: int, theorems: Sequence[Theorem], model_dir: str, out: Path) -> tuple[list[dict], int]:
+    def search(self, r: int, theorems: Sequence[Theorem], model_dir: str, out: Path,
+               evaluator: str | None = None) -> tuple[list[dict], int]:
         """All result rows of round r for `theorems` (those of an interrupted earlier call included)
-        and the number of jobs given up with an error this time."""
+        and the number of jobs given up with an error this time (one campaign, see eval.campaign).
+        With `evaluator` (a spec) the searches use it; with train_evaluator the trees are kept
+        (OUT.trees.jsonl beside OUT)."""
+        from prover.campaign import evaluator_factory, evaluator_identity, policy_identity
+
         cfg = self.cfg
-        jobs = [SearchJob(t, a, job_seed(cfg.seed, r, t.name, a)) for t in theorems for a in range(cfg.attempts)]
         policy_factory = functools.partial(_make_policy, model_dir, cfg.fmt, cfg.device, cfg.generation,
                                            cfg.torch_threads)
-        errors = 0
-        for row in search_many(jobs, self.env_factory, policy_factory, cfg.strategy, self.budget, cfg.search,
-                               workers=cfg.workers, ray_address=cfg.ray_address, out=out, progress=self.progress,
-                               generation="actor" if cfg.generation_actor else "worker"):
-            errors += row.get("status") == "error"
-        keys = {j.key for j in jobs}
-        return [row for row in read_jsonl(out) if (row["name"], row["attempt"]) in keys], errors
+        campaign = Campaign(
+            theorems=list(theorems), env_factory=self.env_factory, policy_factory=policy_factory,
+            strategy=cfg.strategy, config=cfg.search, budget=self.budget, out=out, attempts=cfg.attempts,
+            seed=cfg.seed, job_seed=lambda t, a: job_seed(cfg.seed, r, t.name, a),
+            identity={"round": r, "env": cfg.env, "env_id": self.env_id, "fmt": cfg.fmt,
+                      "generation": cfg.generation, "policy_id": policy_identity(f"model:{model_dir}")},
+            runtime={"model": model_dir, "attempts": cfg.attempts, "theorems": len(theorems)},
+            executor=functools.partial(search_many, workers=cfg.workers, ray_address=cfg.ray_address,
+                                       generation="actor" if cfg.generation_actor else "worker"),
+            label=f"round {r} {out.stem}", progress=self.progress, hint="use a new run_dir",
+            save_trees=cfg.train_evaluator, evaluator_factory=evaluator_factory(evaluator, cfg.device),
+        )
+        if evaluator not in (None, "none"):  # only then: runs without one keep their identity
+            campaign.identity = {**campaign.identity, "evaluator": evaluator, "evaluator_id": evaluator_identity(evaluator)}
+        result = run_campaign(campaign)
+        return result.rows, len(result.errors)
+
+    def evaluator_of(self, r: int) -> str | None:
+        """The evaluator spec round r searches with: E_{r-1} with train_evaluator (once it exists),
+        else the configured one."""
+        if self.cfg.train_evaluator and r > 0:
+            final = self.dir / f"round{r - 1}" / "evaluator" / "final"
+            if (final / "config.json").is_file():
+                return f"evaluator:{final}"
+        return self.cfg.evaluator
+
+    def train_round_evaluator(self, r: int, model_dir: str) -> dict[str, Any]:
+        """E_r: trained on the labelled states of rounds 0..r's training-pool trees (rows in
+        roundR/evaluator_data.jsonl), measured on round r's valid trees; its metrics."""
+        from prover.value_data import rows_from_tree_files
+        from prover.value_model import train_evaluator
+        from prover.value_report import evaluator_report
+
+        trees = [p for k in range(r + 1) if (p := self.dir / f"round{k}" / "train.trees.jsonl").is_file()]
+        difficulty = {t.name: t.extra["difficulty"] for t in [*self.pool, *self.valid]
+                      if isinstance(t.extra.get("difficulty"), int)}
+        rows = rows_from_tree_files(trees, difficulty, source="expert-iteration")
+        write_jsonl_atomic(self.round_dir(r) / "evaluator_data.jsonl", rows)
+        if len({row["label"] for row in rows}) < 2:
+            log.warning("round %d: %d labelled states, not both kinds: no evaluator this round", r, len(rows))
+            return {"evaluator_states": len(rows)}
+        init = model_dir if self.cfg.evaluator_from == "policy" else None
+        final = train_evaluator(rows, self.round_dir(r) / "evaluator", self.cfg.evaluator_train_config(), init=init,
+                                progress=self.progress)
+        m: dict[str, Any] = {"evaluator": str(final), "evaluator_states": len(rows)}
+        valid_trees = self.round_dir(r) / "valid.trees.jsonl"
+        test = rows_from_tree_files([valid_trees], difficulty) if valid_trees.is_file() else []
+        if len({row["label"] for row in test}) == 2:
+            from prover.factory import make_evaluator
+
+            rep = evaluator_report(make_evaluator(f"evaluator:{final}", device=self.cfg.device), test, reps=0)
+            m["evaluator_auc_valid"] = rep["overall"]["auc"]
+        return m
 
     def to_search(self, r: int, history: list[dict[str, set[str]]]) -> list[Theorem]:
         """The pool minus what earlier rounds solved (unless search_solved; then, with curriculum,
@@ -382,8 +485,9 @@ def run_expert_iteration(config: EIConfig, progress: bool = True) -> list[dict]:
                 continue
             model_dir, train_s, n_train = run.model(r, base, data)
             log.info("round %d: searching %d of %d training theorems with %s", r, len(todo), len(run.pool), model_dir)
-            train_rows, err_t = run.search(r, todo, model_dir, rd / "train.jsonl")
-            valid_rows, err_v = run.search(r, run.valid, model_dir, rd / "valid.jsonl")
+            ev = run.evaluator_of(r)
+            train_rows, err_t = run.search(r, todo, model_dir, rd / "train.jsonl", ev)
+            valid_rows, err_v = run.search(r, run.valid, model_dir, rd / "valid.jsonl", ev)
             solved = _solved(train_rows)
             before = set().union(*(h["solved"] for h in history)) if history else set()
             history.append({"solved": solved, "skipped": {t.name for t in run.pool} - {t.name for t in todo}})
@@ -403,6 +507,9 @@ def run_expert_iteration(config: EIConfig, progress: bool = True) -> list[dict]:
                 "search_seconds": round(sum(float(x.get("wall_seconds", 0.0)) for x in everything), 3),
                 "train_seconds": round(train_s, 3), "round_seconds": round(time.perf_counter() - t0, 3),
             }
+            if cfg.train_evaluator:
+                m.update({"searched_with": ev, **run.train_round_evaluator(r, model_dir)})
+                m["round_seconds"] = round(time.perf_counter() - t0, 3)
             append_jsonl(metrics_file, m)
             metrics[r] = m
             plot_metrics([metrics[k] for k in sorted(metrics)], run.dir / "metrics.png")

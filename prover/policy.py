@@ -1,7 +1,7 @@
 """The generator: a transformers causal LM behind the `Policy` seam.
 
-`ModelPolicy.propose(states, n)` samples `n` continuations for every state with ONE `generate`
-call per chunk of `config.batch_size` states (left padding, `num_return_sequences=n`), parses
+`ModelPolicy.propose(states, n)` samples `n` continuations for every state with ONE generation
+call per chunk of `config.batch_size` states (left padding, `n` sequences per prompt), parses
 each into (thought, tactic), drops malformed ones (counted by reason, logged at debug level),
 merges identical tactics (keeping the best log-probability) and returns candidates best first.
 
@@ -10,6 +10,11 @@ value does not depend on temperature/top-p); `Sample` keeps both the sum and the
 length-normalised mean, and `GenerationConfig.length_normalize` picks which one ranks the
 candidates and goes into `Candidate.logprob`.  `num_beams > 0` switches to beam search:
 deterministic best-first proposals.  `propose_proofs` does the same for whole proofs.
+
+Two engines compute the same samples bit for bit (`GenerationConfig.engine`): transformers'
+`generate` ("hf", the reference) and prover/fast_generate.py ("fast", the default: each prompt
+prefilled once for all its beams, a plain forward over the model's weights; Llama-family
+checkpoints, anything else falls back to "hf").
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.types import Candidate, State, Theorem
+from core.config import check_fields, from_dict
+from core.types import Candidate, Costed, State, Theorem, Usage
+from prover.device import resolve_device
 from thoughts.format import (
     FORMATS,
     PROOF_FORMAT,
@@ -42,6 +49,7 @@ from thoughts.format import (
 
 log = logging.getLogger(__name__)
 
+ENGINES = ("fast", "hf")
 FORMAT_FILE = "prover_format.json"  # written next to a trained checkpoint: which prompt format it speaks
 
 
@@ -57,23 +65,24 @@ class GenerationConfig:
     stop: tuple[str, ...] = STOP_STRINGS
     max_prompt_tokens: int = 1024  # longer prompts lose their beginning (the end holds the delimiter)
     dedup: bool = True
+    engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate
 
     def __post_init__(self) -> None:
+        self.stop = tuple(self.stop)
+        check_fields(self, "generation config")
+        if self.engine not in ENGINES:
+            raise ValueError(f"generation config: engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1 or self.batch_size < 1 or self.max_prompt_tokens < 1:
             raise ValueError("max_new_tokens, batch_size and max_prompt_tokens must be positive")
         if self.num_beams < 0:
             raise ValueError(f"num_beams must be >= 0, got {self.num_beams}")
-        self.stop = tuple(self.stop)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "generation config") -> GenerationConfig:
-        known = set(cls.__dataclass_fields__)
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"{where}: unknown field(s) {', '.join(bad)}")
-        return cls(**d)
+        """Unknown keys and values of the wrong type are a ValueError naming the field (core.config)."""
+        return from_dict(cls, d, where)
 
 
 @dataclass(frozen=True)
@@ -140,16 +149,6 @@ def samples_to_candidates(samples: Sequence[Sample], parse: Callable[[Sample], P
     return sorted(out, key=lambda c: -c.logprob)
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
-
-
 def read_format(path: str | Path, default: str = "thought") -> str:
     """The prompt format a checkpoint was trained on (from `prover_format.json`), else `default`."""
     f = Path(path) / FORMAT_FILE
@@ -159,8 +158,10 @@ def read_format(path: str | Path, default: str = "thought") -> str:
     return default
 
 
-def load_model_and_tokenizer(path_or_hub_id: str | Path, device: str = "cpu", dtype: str = "auto") -> tuple[Any, Any]:
-    """AutoModelForCausalLM + AutoTokenizer from a local folder or a hub id; typed errors."""
+def load_model_and_tokenizer(path_or_hub_id: str | Path, device: str = "cpu", dtype: str = "auto",
+                             trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """AutoModelForCausalLM + AutoTokenizer from a local folder or a hub id; typed errors.
+    `trust_remote_code` runs the checkpoint's own model code (InternLM2-based provers need it)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -173,11 +174,27 @@ def load_model_and_tokenizer(path_or_hub_id: str | Path, device: str = "cpu", dt
     else:
         torch_dtype = getattr(torch, dtype)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     except OSError as e:
         raise ValueError(f"cannot load model {name!r}: {e}") from None
     return model, tokenizer
+
+
+def _warpers(temperature: float, top_p: float) -> Any:
+    """The logits processors transformers' `generate` applies when sampling with these settings."""
+    from transformers.generation.logits_process import (
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    procs = LogitsProcessorList()
+    if temperature != 1.0:
+        procs.append(TemperatureLogitsWarper(temperature))
+    if top_p < 1.0:
+        procs.append(TopPLogitsWarper(top_p))
+    return procs
 
 
 class ModelPolicy:
@@ -195,7 +212,13 @@ class ModelPolicy:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stats = PolicyStats()
+        self.num_parameters = int(model.num_parameters())
+        self.last_usage = Usage(parameters=self.num_parameters)  # what the latest generate computed
         self._rng_calls = 0  # generate calls since the last (re)seed
+        self._decoder: Any = None  # the fast engine's decoder, built for `_decoder_for` (the model)
+        self._decoder_for: Any = None
+        self._stop: Any = None  # the stop-string test, built for the stop strings `_stop_for`
+        self._stop_for: tuple[str, ...] | None = None
         ctx = getattr(model.config, "max_position_embeddings", None) or 10**9
         self._max_prompt = max(8, min(self.config.max_prompt_tokens, ctx - self.config.max_new_tokens))
 
@@ -231,8 +254,8 @@ class ModelPolicy:
             raise ValueError(f"n must be >= 1, got {n}")
         per_prompt = self.generate(prompts, n)
         cfg = self.config
-        return [samples_to_candidates(ss, parse, length_normalize=cfg.length_normalize, dedup=cfg.dedup,
-                                      stats=self.stats) for ss in per_prompt]
+        return Costed([samples_to_candidates(ss, parse, length_normalize=cfg.length_normalize, dedup=cfg.dedup,
+                                             stats=self.stats) for ss in per_prompt], self.last_usage)
 
     def _prompt_fits(self, prompt: str) -> bool:
         return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) <= self._max_prompt
@@ -244,6 +267,7 @@ class ModelPolicy:
         `generate` call.  Prompts are sorted by length inside the call to limit padding."""
         import torch
 
+        self.last_usage = Usage(parameters=self.num_parameters)
         if not prompts:
             return []
         t0 = time.perf_counter()
@@ -273,6 +297,23 @@ class ModelPolicy:
                   add_special_tokens=False).to(self.device)
         greedy = cfg.num_beams == 0 and cfg.temperature <= 0
         k = 1 if greedy else n
+        with torch.inference_mode():
+            decoder = self._fast_decoder()
+            run = self._run_fast if decoder is not None else self._run_hf
+            gen, step_lp, prompt_tokens, generated = run(enc, n, k, greedy)
+        u = self.last_usage
+        self.last_usage = Usage(u.prompt_tokens + prompt_tokens, u.generated_tokens + generated, u.parameters)
+        samples = [self._sample(gen[r], step_lp[r]) for r in range(gen.shape[0])]
+        self.stats.samples += len(samples)
+        self.stats.tokens += sum(s.tokens for s in samples)
+        return [samples[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+    def _run_hf(self, enc: Any, n: int, k: int, greedy: bool) -> tuple[Any, Any, int, int]:
+        """transformers' `generate` (the reference engine): generated ids, their log-probabilities,
+        and the tokens computed (every prompt once per beam or sample, padding included)."""
+        import torch
+
+        cfg, tok = self.config, self.tokenizer
         kw: dict[str, Any] = dict(max_new_tokens=cfg.max_new_tokens, num_return_sequences=k,
                                   return_dict_in_generate=True, pad_token_id=tok.pad_token_id,
                                   eos_token_id=tok.eos_token_id)
@@ -285,20 +326,63 @@ class ModelPolicy:
             kw.update(do_sample=False, output_logits=True)
         else:
             kw.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, output_logits=True)
-        with torch.inference_mode():
-            res = self.model.generate(**enc, **kw)
-            gen = res.sequences[:, enc["input_ids"].shape[1]:]
-            if cfg.num_beams > 0:
-                step_lp = self.model.compute_transition_scores(res.sequences, res.scores, res.beam_indices,
-                                                               normalize_logits=False)
-                step_lp = step_lp[:, : gen.shape[1]]
-            else:
-                step_lp = torch.stack([torch.log_softmax(lg.float(), dim=-1).gather(1, gen[:, t:t + 1]).squeeze(1)
-                                       for t, lg in enumerate(res.logits)], dim=1)
-        samples = [self._sample(gen[r], step_lp[r]) for r in range(gen.shape[0])]
-        self.stats.samples += len(samples)
-        self.stats.tokens += sum(s.tokens for s in samples)
-        return [samples[i * k:(i + 1) * k] for i in range(len(prompts))]
+        res = self.model.generate(**enc, **kw)
+        gen = res.sequences[:, enc["input_ids"].shape[1]:]
+        if cfg.num_beams > 0:
+            step_lp = self.model.compute_transition_scores(res.sequences, res.scores, res.beam_indices,
+                                                           normalize_logits=False)
+            step_lp = step_lp[:, : gen.shape[1]]
+        else:
+            step_lp = torch.stack([torch.log_softmax(lg.float(), dim=-1).gather(1, gen[:, t:t + 1]).squeeze(1)
+                                   for t, lg in enumerate(res.logits)], dim=1)
+        rows = max(cfg.num_beams, n) if cfg.num_beams > 0 else k  # sequences computed per prompt
+        prompts = int(enc["input_ids"].shape[0])
+        return gen, step_lp, int(enc["input_ids"].numel()) * rows, int(gen.shape[1]) * prompts * rows
+
+    def _fast_decoder(self) -> Any:
+        """The fast engine's decoder for this model (built once), or None: engine "hf", or a model
+        the fast engine does not implement (logged once, then transformers' `generate` runs)."""
+        if self.config.engine != "fast":
+            return None
+        if self._decoder_for is not self.model or (self._decoder is not None and self._decoder.stale(self.model)):
+            from prover.fast_generate import LlamaDecoder, unsupported
+
+            why = unsupported(self.model)
+            if why is not None:
+                log.info("fast generation engine unavailable (%s); using transformers' generate", why)
+            self._decoder = None if why is not None else LlamaDecoder(self.model)
+            self._decoder_for = self.model
+        return self._decoder
+
+    def _stop_criterion(self) -> Any:
+        """transformers' own stop-string test for `config.stop` (built once per stop tuple)."""
+        stop = tuple(self.config.stop)
+        if not stop:
+            return None
+        if self._stop_for != stop:
+            from prover.fast_generate import StopTest
+
+            self._stop = StopTest(self.tokenizer, stop, int(self.model.config.vocab_size))
+            self._stop_for = stop
+        return self._stop
+
+    def _run_fast(self, enc: Any, n: int, k: int, greedy: bool) -> tuple[Any, Any, int, int]:
+        """The fast engine (prover/fast_generate.py): the same ids and log-probabilities as `_run_hf`;
+        each prompt is computed once, whatever the number of beams or samples."""
+        cfg, tok = self.config, self.tokenizer
+        decoder = self._fast_decoder()
+        ids, attention = enc["input_ids"], enc["attention_mask"]
+        eos, pad = tok.eos_token_id, tok.pad_token_id
+        stop = self._stop_criterion()
+        if cfg.num_beams > 0:
+            fill = (pad or eos) if eos is not None else -1  # what transformers fills a finished beam with
+            out = decoder.beam_search(ids, attention, beams=max(cfg.num_beams, n), returned=k,
+                                      max_new=cfg.max_new_tokens, stop=stop, eos=eos, fill=fill)
+        else:
+            out = decoder.sample(ids, attention, copies=k, max_new=cfg.max_new_tokens, do_sample=not greedy,
+                                 warp=None if greedy else _warpers(cfg.temperature, cfg.top_p), stop=stop,
+                                 eos=eos, pad=pad)
+        return out.tokens, out.step_logprobs, out.prompt_tokens, out.generated_tokens
 
     def _sample(self, ids: Any, step_lp: Any) -> Sample:
         """Cut one generated row at the end-of-sequence token or the first stop string."""
@@ -309,20 +393,24 @@ class ModelPolicy:
         if tok.pad_token_id is not None and tok.pad_token_id != eos:
             while end > 0 and ids[end - 1] == tok.pad_token_id:
                 end -= 1
-        text = tok.decode(ids[:end], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        def decode(k: int) -> str:
+            return tok.decode(ids[:k], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+        text = decode(end)
         n_tok, by_eos, by_stop = end, end < len(ids) and ids[end] == eos, False
         stops = [s for s in self.config.stop if s in text]
         if stops:  # the fewest tokens whose text contains a stop string
             lo, hi = 1, end
+            if all(s.isascii() for s in stops) and not any(s in decode(end - 1) for s in stops):
+                lo = hi  # the usual case, the last token completes the stop (an ASCII match never vanishes)
             while lo < hi:
                 mid = (lo + hi) // 2
-                part = tok.decode(ids[:mid], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-                if any(s in part for s in stops):
+                if any(s in decode(mid) for s in stops):
                     hi = mid
                 else:
                     lo = mid + 1
             n_tok, by_eos, by_stop = lo, False, True
-            text = tok.decode(ids[:lo], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            text = text if lo == end else decode(lo)
             cut = min(text.index(s) + len(s) for s in stops)
             text = text[:cut]
         counted = n_tok + (1 if by_eos else 0)  # the end-of-sequence token is generated too
@@ -330,4 +418,4 @@ class ModelPolicy:
         return Sample(text=text, tokens=counted, logprob=lp, ended_by_eos=by_eos, ended_by_stop=by_stop)
 
 
-__all__ = ["FORMATS", "GenerationConfig", "ModelPolicy", "PolicyStats", "Sample", "samples_to_candidates"]
+__all__ = ["FORMATS", "GenerationConfig", "ModelPolicy", "PolicyStats", "Sample", "resolve_device", "samples_to_candidates"]

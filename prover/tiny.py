@@ -125,7 +125,7 @@ def synthetic_logic_world(n_theorems: int = 24, seed: int = 0, notation: bool = 
     with wrong steps that fail or lead nowhere.  For tests, demos and the generator benchmark."""
     import random
 
-    from lean_env.scripted import ScriptedTheorem, ScriptedWorld
+    from doubles.scripted import ScriptedTheorem, ScriptedWorld
 
     rng = random.Random(seed)
     letters = ["p", "q", "r", "s", "a", "b", "c"]

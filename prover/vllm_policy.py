@@ -1,10 +1,12 @@
 """An optional vLLM backend for the generator, for users' GPUs: the same interface and the same
 parsing, dropping and dedup as `ModelPolicy` (`samples_to_candidates`), generation by vLLM.
 
-vLLM is not a dependency (`pip install .[vllm]`); this module imports it only when a
-`VLLMPolicy` is built and raises `ImportError` with that hint otherwise.  vLLM is not installed
-on the machines this project is developed on, so only the conversion of vLLM's outputs into
-candidates (`samples_from_vllm`) is tested here, with objects of vLLM's output shape.
+vLLM is not a dependency (`pip install .[vllm]`, and it needs a CUDA GPU); this module imports it
+only when a `VLLMPolicy` is built (`make_policy("vllm:MODEL")`) and raises
+`core.errors.MissingDependency` (an ImportError) with that hint otherwise.  vLLM is not installed on
+the machines this project is developed on, so the conversion of vLLM's outputs into candidates
+(`samples_from_vllm`) and the policy around a stand-in `vllm` module with vLLM's call and output
+shapes are what is tested here; real vLLM generation is not.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from core.types import Candidate, State, Theorem
+from core.errors import MissingDependency
+from core.types import Candidate, Costed, State, Theorem, Usage
 from prover.policy import GenerationConfig, PolicyStats, Sample, samples_to_candidates
 from thoughts.format import build_prompt, build_proof_prompt, check_format, parse_output, parse_proof_output
 
@@ -38,6 +41,23 @@ def samples_from_vllm(request_output: Any, stop: Sequence[str]) -> list[Sample]:
     return out
 
 
+def count_parameters(model: str, trust_remote_code: bool = False) -> int:
+    """The parameter count of `model`, from its config on the meta device (no weights loaded), for
+    the FLOPs figures; 0 (with a warning) when the config cannot be read."""
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        # local files only: vLLM has already fetched the model into the cache, and no call goes out
+        cfg = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code, local_files_only=True)
+        with torch.device("meta"):
+            net = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust_remote_code)
+        return int(net.num_parameters())
+    except Exception as e:  # FLOPs are then reported as 0, never a failed run
+        log.warning("cannot count the parameters of %s (%s): FLOPs will read 0", model, e)
+        return 0
+
+
 class VLLMPolicy:
     """`Policy` and `WholeProofPolicy` on a vLLM engine (`vllm.LLM`)."""
 
@@ -46,12 +66,17 @@ class VLLMPolicy:
         try:
             from vllm import LLM
         except ImportError as e:
-            raise ImportError("the vLLM backend needs vllm: pip install 'lean-star-prover[vllm]'") from e
+            raise MissingDependency(
+                "vllm is not installed: the vLLM backend (policy spec vllm:MODEL) needs "
+                "`pip install 'lean-star-prover[vllm]'` and a CUDA GPU; use model:MODEL (transformers) "
+                "on a machine without them") from e
         self.fmt = check_format(fmt)
         self.config = config or GenerationConfig()
         self.llm = LLM(model=model, seed=self.config.seed, **engine_kwargs)
         self.stats = PolicyStats()
         self._rng_calls = 0
+        self.num_parameters = count_parameters(model, bool(engine_kwargs.get("trust_remote_code")))
+        self.last_usage = Usage(parameters=self.num_parameters)
 
     def reseed(self, seed: int) -> None:
         """Start a new random stream (per search job), as `ModelPolicy.reseed`."""
@@ -69,23 +94,29 @@ class VLLMPolicy:
                               top_p=cfg.top_p, max_tokens=cfg.max_new_tokens, stop=list(cfg.stop),
                               logprobs=0, seed=cfg.seed * 1_000_003 + self._rng_calls)
 
-    def _propose(self, prompts: list[str], n: int, parse: Any) -> list[list[Candidate]]:
+    def generate(self, prompts: Sequence[str], n: int) -> list[list[Sample]]:
+        """`n` samples per prompt from one `LLM.generate` call: the generator-backend interface that
+        `prover.prompted.PromptedPolicy` (the published prompt formats) uses."""
         import time
 
         t0 = time.perf_counter()
         self.stats.calls += 1
         self._rng_calls += 1
-        outputs = self.llm.generate(prompts, self._params(n), use_tqdm=False)
-        result = []
-        for ro in outputs:
-            samples = samples_from_vllm(ro, self.config.stop)
+        outputs = self.llm.generate(list(prompts), self._params(n), use_tqdm=False)
+        per_prompt = [samples_from_vllm(ro, self.config.stop) for ro in outputs]
+        read = sum(len(getattr(ro, "prompt_token_ids", None) or []) * max(1, len(ro.outputs)) for ro in outputs)
+        self.last_usage = Usage(read, sum(s.tokens for ss in per_prompt for s in ss), self.num_parameters)
+        for samples in per_prompt:
             self.stats.samples += len(samples)
             self.stats.tokens += sum(s.tokens for s in samples)
-            result.append(samples_to_candidates(samples, parse, length_normalize=self.config.length_normalize,
-                                                dedup=self.config.dedup, stats=self.stats))
         self.stats.prompts += len(prompts)
         self.stats.model_seconds += time.perf_counter() - t0
-        return result
+        return per_prompt
+
+    def _propose(self, prompts: list[str], n: int, parse: Any) -> list[list[Candidate]]:
+        return Costed([samples_to_candidates(samples, parse, length_normalize=self.config.length_normalize,
+                                             dedup=self.config.dedup, stats=self.stats)
+                       for samples in self.generate(prompts, n)], self.last_usage)
 
     def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]:
         prompts = [build_prompt(s.text, self.fmt) for s in states]

@@ -1,6 +1,6 @@
 """Search budgets and the meter that enforces them.
 
-A `Budget` limits any combination of four costs; `None` means unlimited:
+A `Budget` limits any combination of five costs; `None` means unlimited:
 
 - `expansions`: model proposals for one state (best-first / beam: one node expanded; step sampling:
   one sampled step, retries included; whole-proof: one generated proof).
@@ -14,6 +14,10 @@ A `Budget` limits any combination of four costs; `None` means unlimited:
   that costs more than predicted overshoots: the first call (nothing is known yet) or a state that
   costs more than any before.  With a policy whose cost per state is constant, only the first
   call can overshoot.
+- `flops`: policy plus evaluator FLOPs (2 x parameters x tokens processed), under the same rule as
+  `tokens`: checked before each model call with the cost predicted from the most FLOPs one
+  expansion has cost so far (its evaluator calls included), so only a call that costs more than
+  any before can overshoot.  A policy that reports no parameters costs 0 FLOPs.
 - `seconds`: wall-clock seconds, checked before every model and env call; a running call is not
   interrupted.
 
@@ -26,6 +30,7 @@ import math
 import time
 from dataclasses import dataclass, fields
 
+from core.types import Usage
 from search.result import Accounting
 
 _INT_FIELDS = ("expansions", "env_calls", "tokens")
@@ -37,14 +42,15 @@ class Budget:
     env_calls: int | None = None
     tokens: int | None = None
     seconds: float | None = None
+    flops: float | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
             if v is None:
                 continue
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or (isinstance(v, float) and math.isnan(v)):
-                raise ValueError(f"budget {f.name}={v!r}: must be a non-negative number")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"budget {f.name}={v!r}: must be a finite non-negative number")
             if f.name in _INT_FIELDS and not isinstance(v, int):
                 raise ValueError(f"budget {f.name}={v!r}: must be an integer")
 
@@ -83,6 +89,8 @@ class Meter:
         self.acc = Accounting()
         self.t0 = time.perf_counter()
         self.max_tokens_per_state = 0
+        self.max_flops_per_state = 0.0   # the most model FLOPs one expansion has cost
+        self.max_eval_flops_per_state = 0.0  # the most evaluator FLOPs one expansion has caused
         self.exhausted = False  # set once a check refused work
 
     # --- how much may still be done -------------------------------------------------------------
@@ -106,6 +114,13 @@ class Meter:
                 allowed = 0
             elif self.max_tokens_per_state > 0:
                 allowed = min(allowed, left_tok // self.max_tokens_per_state)
+        if self.budget.flops is not None:
+            left_fl = self.budget.flops - self.acc.flops
+            per = self.max_flops_per_state + self.max_eval_flops_per_state
+            if left_fl <= 0:
+                allowed = 0
+            elif per > 0:
+                allowed = min(allowed, int(left_fl // per))
         if allowed < wanted:
             self.exhausted = True
         return allowed
@@ -121,13 +136,37 @@ class Meter:
         return allowed
 
     # --- charging ----------------------------------------------------------------------------
-    def charge_model(self, seconds: float, tokens_per_state: list[int]) -> None:
+    def charge_model(self, seconds: float, tokens_per_state: list[int], usage: Usage | None = None) -> None:
+        """One policy call for `len(tokens_per_state)` expansions (the tokens of each state's
+        candidates); `usage`, when the policy reports it, adds what the call computed."""
+        n = len(tokens_per_state)
         self.acc.model_seconds += seconds
         self.acc.model_calls += 1
-        self.acc.expansions += len(tokens_per_state)
+        self.acc.expansions += n
         self.acc.tokens += sum(tokens_per_state)
         if tokens_per_state:
             self.max_tokens_per_state = max(self.max_tokens_per_state, *tokens_per_state)
+        if usage is None:
+            self.acc.generated_tokens += sum(tokens_per_state)
+            return
+        self.acc.prompt_tokens += usage.prompt_tokens
+        self.acc.generated_tokens += usage.generated_tokens
+        self.acc.flops += usage.flops
+        self.acc.policy_parameters = max(self.acc.policy_parameters, usage.parameters)
+        if n:
+            self.max_flops_per_state = max(self.max_flops_per_state, usage.flops / n)
+
+    def charge_evaluator(self, seconds: float, states: int, usage: Usage | None, expansions: int) -> None:
+        """One evaluator call scoring `states` states, caused by `expansions` expansions."""
+        self.acc.evaluator_seconds += seconds
+        self.acc.evaluator_calls += 1
+        self.acc.evaluator_states += states
+        if usage is not None:
+            self.acc.evaluator_tokens += usage.prompt_tokens + usage.generated_tokens
+            self.acc.flops += usage.flops
+            self.acc.evaluator_parameters = max(self.acc.evaluator_parameters, usage.parameters)
+            if expansions:
+                self.max_eval_flops_per_state = max(self.max_eval_flops_per_state, usage.flops / expansions)
 
     def charge_env(self, seconds: float, calls: int) -> None:
         self.acc.lean_seconds += seconds

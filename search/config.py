@@ -23,6 +23,10 @@ class StrategyConfig:
         """Range checks of a subclass (raise ValueError naming the field); types are checked already."""
         at_least(self, 1, "max_depth")
 
+    def needs_evaluator(self) -> str | None:
+        """Why this config cannot run without an evaluator (None when it can); checked before any work."""
+        return None
+
 
 def at_least(cfg: object, low: float, *names: str) -> None:
     for name in names:

@@ -14,7 +14,11 @@ STATUSES = ("proved", "failed", "budget")
 @dataclass
 class Accounting:
     """Costs of one search.  `model_seconds` is time inside `policy.propose*`, `lean_seconds` time
-    inside the env (start, apply, check); the rest of `wall_seconds` is the engine's own."""
+    inside the env (start, apply, check), `evaluator_seconds` time inside `evaluator.score`; the rest
+    of `wall_seconds` is the engine's own.  `tokens` are the tokens of the candidates the policy
+    returned (what the `tokens` budget counts); `generated_tokens` every token it generated (all
+    samples or beams, also past a stop, when the policy reports its usage), `prompt_tokens` the
+    tokens it read; `flops` = 2 x parameters x tokens processed, over the policy and the evaluator."""
 
     expansions: int = 0
     env_calls: int = 0
@@ -24,6 +28,15 @@ class Accounting:
     wall_seconds: float = 0.0
     checks: int = 0  # whole-proof checks run (not part of any budget)
     model_calls: int = 0  # policy calls (each may cover many states)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    flops: float = 0.0
+    policy_parameters: int = 0
+    evaluator_calls: int = 0
+    evaluator_states: int = 0
+    evaluator_tokens: int = 0
+    evaluator_seconds: float = 0.0
+    evaluator_parameters: int = 0
 
     def copy(self) -> Accounting:
         return replace(self)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from core.config import from_dict
-from core.types import ProofEnv, Theorem
+from core.types import Evaluator, ProofEnv, Theorem
 from search.budget import Budget
 from search.config import StrategyConfig
 from search.engine import Run
@@ -26,6 +26,9 @@ BUILTIN = (
     "search.best_first",
     "search.beam",
     "search.sampling",
+    "search.rebase",
+    "search.mcts",
+    "search.truncate_resume",
 )
 for _module in BUILTIN:
     importlib.import_module(_module)
@@ -56,15 +59,24 @@ def make_config(name: str, config: StrategyConfig | Mapping[str, Any] | None = N
     return from_dict(spec.config, base, where=f"strategy {name!r} config")
 
 
+def check_evaluator(cfg: StrategyConfig, have: bool) -> None:
+    """ValueError, before any work, when `cfg` needs an evaluator and there is none."""
+    why = cfg.needs_evaluator()
+    if why and not have:
+        raise ValueError(f"{why} needs an evaluator (--evaluator oracle:WORLD.json or evaluator:DIR)")
+
+
 def run_strategy(name: str, theorem: Theorem, env: ProofEnv, policy: object, budget: Budget,
                  config: StrategyConfig | Mapping[str, Any] | None = None, *, seed: int = 0, attempt: int = 0,
-                 **overrides: Any) -> SearchResult:
-    """Run strategy `name` on one theorem: the same result rows, budgets and verifier gate for all."""
+                 evaluator: Evaluator | None = None, **overrides: Any) -> SearchResult:
+    """Run strategy `name` on one theorem: the same result rows, budgets and verifier gate for all.
+    `evaluator` (optional) values states for the strategies that use one."""
     spec = get_strategy(name)
     cfg = make_config(name, config, **overrides)
-    run = Run(theorem, env, policy, budget, name, seed, attempt, cfg.keep_graph)
+    check_evaluator(cfg, evaluator is not None)
+    run = Run(theorem, env, policy, budget, name, seed, attempt, cfg.keep_graph, evaluator)
     extra = spec.fn(run, cfg) or {}
     return run.result(run.stop_status(), **extra)
 
 
-__all__ = ["BUILTIN", "STRATEGIES", "get_strategy", "make_config", "run_strategy"]
+__all__ = ["BUILTIN", "STRATEGIES", "check_evaluator", "get_strategy", "make_config", "run_strategy"]

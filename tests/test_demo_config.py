@@ -1,5 +1,5 @@
-"""The demo recipe (configs/demo.json): loading, checking, command-line overrides and the eval
-command line it gives."""
+"""The demo recipe (configs/demo.json): loading, checking, command-line overrides and the evaluation
+it runs (an EvalSpec handed to the campaign runner, no command-line round trip)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prover.commands.demo import DEFAULT_CONFIG, DemoConfig, add_parser, eval_argv, resolve
+from prover.commands.demo import DEFAULT_CONFIG, DemoConfig, add_parser, eval_spec, resolve
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -33,21 +33,20 @@ def test_flags_override_the_recipe(tmp_path: Path) -> None:
     assert resolve(_args("--train-config", str(tc))).train == {"lr": 0.01, "tiny_size": "tiny"}
 
 
-def test_eval_argv_carries_beams_generation_and_search(tmp_path: Path) -> None:
+def test_eval_spec_carries_beams_generation_and_search(tmp_path: Path) -> None:
     path = tmp_path / "demo.json"
     path.write_text(json.dumps({"fmt": "tactic", "n": 6, "max_new_tokens": {"tactic": 24},
                                 "generation": {"length_normalize": True}, "search": {"expand_batch": 2}}))
     args = _args("--config", str(path), "--out", str(tmp_path / "run"), "--limit", "3", "--no-progress")
-    argv = eval_argv(resolve(args), Path("m/final"), args)
-    opt = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
-    assert opt["--config"] == "n=6,expand_batch=2"
-    assert opt["--generation"] == "num_beams=6,max_new_tokens=24,length_normalize=true"
-    assert opt["--fmt"] == "tactic" and opt["--limit"] == "3" and opt["--policy"] == "model:m/final"
-    assert argv[-1] == "--no-progress"
+    spec = eval_spec(resolve(args), Path("m/final"), args)
+    assert spec.config == {"n": 6, "expand_batch": 2}
+    assert spec.generation == {"num_beams": 6, "max_new_tokens": 24, "length_normalize": True}
+    assert (spec.fmt, spec.limit, spec.policy, spec.strategy) == ("tactic", 3, "model:m/final", "best-first")
+    assert spec.out == tmp_path / "run" / "eval" and spec.progress is False and spec.device == "cpu"
     with pytest.raises(ValueError, match="max_new_tokens needs a positive integer for 'thought'"):
         resolve(_args("--config", str(path), "--fmt", "thought"))  # this recipe has no thought budget
-    default = eval_argv(resolve(_args("--fmt", "thought")), Path("m"), _args())
-    assert "max_new_tokens=96" in default[default.index("--generation") + 1]  # thoughts get more tokens
+    default = eval_spec(resolve(_args("--fmt", "thought")), Path("m"), _args())
+    assert default.generation["max_new_tokens"] == 96  # thoughts get more tokens
 
 
 @pytest.mark.parametrize("bad, words", [

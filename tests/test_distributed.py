@@ -15,8 +15,8 @@ import pytest
 
 from core.jsonl import read_jsonl
 from core.types import Candidate, Failed, Open, Proved, State, Theorem
+from doubles.scripted import ScriptedEnv, ScriptedWorld
 from lean_env.errors import LeanCrashed
-from lean_env.scripted import ScriptedEnv, ScriptedWorld
 from prover.distributed import SearchJob, init_ray, search_many, seed_everything
 from search.replay import replay_states
 
@@ -71,7 +71,7 @@ class CrashOnceEnv(ScriptedEnv):
         return super().start(theorem)
 
 
-def walk_job(job: SearchJob, env, policy, strategy: str, budget, config: dict) -> dict:
+def walk_job(job: SearchJob, env, policy, strategy: str, budget, config: dict, evaluator=None) -> dict:
     """A tiny stand-in strategy: up to `tries` random rollouts of at most 4 steps each."""
     seed_everything(job.seed, policy)
     for _ in range(config.get("tries", 3)):
@@ -108,11 +108,27 @@ def key_rows(rows) -> dict:
     return {(r["name"], r["attempt"]): r for r in rows}
 
 
-def run(js, out=None, **kw) -> dict:
+def run(js, **kw) -> dict:
     kw.setdefault("run_job", walk_job)
     kw.setdefault("config", {"tries": 3})
     return key_rows(search_many(js, kw.pop("env_factory", env_factory), kw.pop("policy_factory", NoisyPolicy),
-                                "walk", None, out=out, progress=False, **kw))
+                                "walk", None, **kw))
+
+
+def campaign_rows(out: Path, **kw) -> dict:
+    """The search engine over 8 theorems x 2 attempts as a campaign writing `out` (timings dropped)."""
+    import functools
+
+    from eval.campaign import Campaign, run_campaign
+    from search.budget import Budget
+
+    ths = theorems()[:8]
+    c = Campaign(ths, env_factory, NoisyPolicy, "best-first", {"n": 2}, Budget(expansions=3), out=out, attempts=2,
+                 job_seed=lambda t, a: 1000 * a + [x.name for x in ths].index(t.name), progress=False,
+                 executor=functools.partial(search_many, **kw))
+    rows = run_campaign(c).rows
+    return {k: {f: v for f, v in r.items() if "seconds" not in f and f != "first_proof_at"}
+            for k, r in key_rows(rows).items()}
 
 
 # --------------------------------------------------------------------------- in this process
@@ -127,19 +143,25 @@ def test_sequential_rows_depend_on_each_jobs_seed_only():
     assert a == b
 
 
-def test_out_file_is_appended_and_a_rerun_resumes(tmp_path):
-    out = tmp_path / "rows.jsonl"
-    js = jobs(8)
-    full = run(js)
-    it = search_many(js, env_factory, NoisyPolicy, "walk", None, {"tries": 3}, out=out, progress=False,
-                     run_job=walk_job)
-    first = [next(it), next(it), next(it)]
-    it.close()  # the run is killed after three theorems
-    assert [r["name"] for r in read_jsonl(out)] == [r["name"] for r in first]
-    rest = run(js, out=out)
-    assert len(rest) == 5 and not set(rest) & {(r["name"], r["attempt"]) for r in first}
-    assert key_rows(read_jsonl(out)) == full
-    assert run(js, out=out) == {}  # nothing left to do
+def test_a_campaign_killed_midway_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """search_many as the campaign's executor: killed after three rows, the rerun runs only the rest."""
+    full = campaign_rows(tmp_path / "full.jsonl")
+    real, seen = search_many, {"rows": 0}
+
+    def dies_after_three(*a, **kw):
+        for row in real(*a, **kw):
+            if seen["rows"] == 3:
+                raise KeyboardInterrupt
+            seen["rows"] += 1
+            yield row
+
+    monkeypatch.setattr(sys.modules[__name__], "search_many", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        campaign_rows(tmp_path / "rows.jsonl")
+    assert len(list(read_jsonl(tmp_path / "rows.jsonl"))) == 3
+    monkeypatch.setattr(sys.modules[__name__], "search_many", real)
+    assert campaign_rows(tmp_path / "rows.jsonl") == full
+    assert len(list(read_jsonl(tmp_path / "rows.jsonl"))) == 16
 
 
 def test_bad_arguments_are_refused():
@@ -157,17 +179,17 @@ def test_a_crashing_env_is_rebuilt_and_the_job_retried(tmp_path):
     marker = tmp_path / "crashed"
     rows = run(js, env_factory=lambda: CrashOnceEnv("chain2", str(marker)))
     assert marker.exists() and rows == run(js)
-    # a theorem that crashes every time is given up after its retries: an error row, not written
-    out = tmp_path / "rows.jsonl"
-    always = run(js, out=out, env_factory=lambda: CrashOnceEnv("chain1", None), max_retries=1)
-    assert always[("chain1", 0)]["status"] == "error" and "chain1" not in {r["name"] for r in read_jsonl(out)}
+    # a theorem that crashes every time is given up after its retries: an error row (which a
+    # campaign reports and does not write; see test_campaign)
+    always = run(js, env_factory=lambda: CrashOnceEnv("chain1", None), max_retries=1)
+    assert always[("chain1", 0)]["status"] == "error" and "LeanCrashed" in always[("chain1", 0)]["error"]
 
 
 def engine_rows(js, **kw) -> dict:
     from search.budget import Budget
 
     rows = search_many(js, env_factory, kw.pop("policy_factory", NoisyPolicy), "best-first",
-                       Budget(expansions=3), {"n": 2}, progress=False, **kw)
+                       Budget(expansions=3), {"n": 2}, **kw)
     return {k: {f: v for f, v in r.items() if "seconds" not in f and f != "first_proof_at"}
             for k, r in key_rows(rows).items()}
 
@@ -208,9 +230,10 @@ def ray_session():
 
 def test_two_ray_workers_give_the_sequential_rows(ray_session, tmp_path):
     js = jobs(8, attempts=2)
-    out = tmp_path / "rows.jsonl"
-    assert run(js, workers=2, out=out) == run(js)
-    assert len(list(read_jsonl(out))) == 16
+    assert run(js, workers=2) == run(js)
+    # the same through a campaign: Ray workers as its executor write the rows of the local run
+    assert campaign_rows(tmp_path / "ray.jsonl", workers=2) == campaign_rows(tmp_path / "local.jsonl")
+    assert len(list(read_jsonl(tmp_path / "ray.jsonl"))) == 16
 
 
 def test_two_ray_workers_run_the_search_engine_like_one(ray_session):
@@ -232,9 +255,20 @@ def test_shared_generation_actor_batches_and_gives_the_same_rows(ray_session):
         js, policy_factory=GreedyPolicy)
 
 
-class RecordingPolicy(GreedyPolicy):
-    def __init__(self) -> None:
-        super().__init__()
+def test_a_sampling_policy_through_the_generation_actor_gives_the_sequential_rows(ray_session):
+    """The noise is drawn inside the generation actor: every job must still sample as in the
+    sequential run, whatever the other worker asked for in between."""
+    js = jobs(8, attempts=2)
+    seq = run(js)
+    assert run(js, workers=2, generation="actor", cpus_per_worker=0.5) == seq
+    assert run(list(reversed(js)), workers=2, generation="actor", cpus_per_worker=0.5) == seq
+
+
+class RecordingPolicy(NoisyPolicy):
+    """Records the number of states of each call; greedy unless given noise."""
+
+    def __init__(self, noise: float = 0.0) -> None:
+        super().__init__(noise)
         self.calls: list[int] = []
 
     def propose(self, states, n):
@@ -257,3 +291,55 @@ def test_generation_server_serves_concurrent_requests_as_one_batch():
     answers = asyncio.run(main())
     assert server.policy.calls == [4]  # three workers' requests, one model call
     assert answers == [GreedyPolicy().propose(r, 2) for r in reqs]
+
+
+def test_seeded_requests_are_served_alone_and_sample_as_in_a_worker():
+    """Three workers' requests arrive together: each is served under its own seed, so each answer is
+    the one a worker's own JobSeededPolicy gives for that seed, and merged requests stay merged."""
+    import asyncio
+
+    from prover.distributed import JobSeededPolicy, _GenerationServer, call_seed
+
+    goals = [(t.goal,) for t in world().theorems]
+    reqs = [[State(goals[0]), State(goals[1])], [State(goals[2])], [State(goals[3])]]
+    seeds = [call_seed(11, 1), call_seed(12, 1), call_seed(13, 1)]
+
+    async def main(server, with_seeds):
+        return await asyncio.gather(*(server.propose(r, 2, s if with_seeds else None)
+                                      for r, s in zip(reqs, seeds, strict=True)))
+
+    server = _GenerationServer(lambda: RecordingPolicy(noise=1.0), wait_s=0.01)
+    answers = asyncio.run(main(server, True))
+    assert server.policy.calls == [2, 1, 1]  # one model call per seeded request
+    local = []
+    for r, job_seed_ in zip(reqs, (11, 12, 13), strict=True):
+        pol = JobSeededPolicy(NoisyPolicy())
+        pol.reseed(job_seed_)
+        local.append(pol.propose(r, 2))
+    assert answers == local
+    merged = _GenerationServer(lambda: RecordingPolicy(noise=1.0), wait_s=0.01)
+    asyncio.run(main(merged, False))
+    assert merged.policy.calls == [4]  # no seeds: the three requests in one model call
+
+
+def test_a_job_seeded_policy_keeps_its_draws_apart_from_the_strategys():
+    from prover.distributed import JobSeededPolicy
+
+    state = State((world().theorems[0].goal,))
+    random.seed(5)
+    alone = [random.random() for _ in range(3)]
+    pol = JobSeededPolicy(NoisyPolicy())
+    pol.reseed(1)
+    random.seed(5)
+    mixed, props = [], []
+    for _ in range(3):
+        mixed.append(random.random())
+        props.append(pol.propose([state], 2))
+    assert mixed == alone  # the policy's gauss draws did not move the strategy's stream
+    pol.reseed(1)
+    assert [pol.propose([state], 2) for _ in range(3)] == props  # the k-th call after reseed repeats
+    assert props[0] != props[1]  # ... and each call has a seed of its own
+    assert getattr(pol, "propose_proofs", None) is None  # NoisyPolicy writes no whole proofs
+    from doubles.scripted_policy import ScriptedPolicy
+
+    assert callable(getattr(JobSeededPolicy(ScriptedPolicy(world())), "propose_proofs", None))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lean_env.double import (
+from doubles.repl_double import (
     WorldServer,
     double_command,
     load_transcript,
@@ -18,7 +18,7 @@ from lean_env.double import (
     read_queries,
     serve,
 )
-from lean_env.scripted import UNKNOWN_STEP, ScriptedWorld
+from doubles.scripted import UNKNOWN_STEP, ScriptedWorld
 
 REPO = Path(__file__).resolve().parent.parent
 WORLDS = Path(__file__).resolve().parent / "data" / "worlds"
@@ -91,16 +91,36 @@ def test_tactic_mode_sorry_and_status(server: WorldServer) -> None:
     assert server.tactic("intro", 99) == {"message": "Unknown proof state."}
 
 
-def test_header_cost_is_paid_only_without_env() -> None:
-    import time
+def test_header_cost_is_paid_only_without_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The double sleeps `--header-cost-ms` for a command without `env` (a fresh header) and not in an
+    existing env.  (The time it saves a client: bench/bench_repl.py, "header reused vs re-sent".)"""
+    import doubles.repl_double as double
+
+    slept: list[float] = []
+    monkeypatch.setattr(double.time, "sleep", slept.append)
     s = WorldServer(ScriptedWorld.load(BACKOFF), header_cost_ms=60)
-    t0 = time.perf_counter()
     s.command("import Mathlib", None)
-    fresh = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    assert slept == [0.06]
     s.command(AND + " := by sorry", 0)
-    reused = time.perf_counter() - t0
-    assert fresh >= 0.06 and reused < 0.03
+    s.tactic("intro", 0)
+    assert slept == [0.06]
+    s.command("import Mathlib", None)
+    assert slept == [0.06, 0.06]
+    assert WorldServer(ScriptedWorld.load(BACKOFF)).command("import Mathlib", None) and slept == [0.06, 0.06]
+
+
+def test_tactic_cost_is_paid_per_tactic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--tactic-cost-ms` stands in for Lean's time per tactic (bench/bench_repl.py's pool figure)."""
+    import doubles.repl_double as double
+
+    slept: list[float] = []
+    monkeypatch.setattr(double.time, "sleep", slept.append)
+    s = WorldServer(ScriptedWorld.load(BACKOFF), tactic_cost_ms=20)
+    s.command(AND + " := by sorry", None)
+    assert slept == []
+    s.tactic("constructor", 0)
+    s.tactic("bogus", 0)
+    assert slept == [0.02, 0.02]
 
 
 def test_bad_fault_kind_is_refused() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from core.types import Candidate
+from eval.campaign import Campaign, run_campaign
 from eval.datasets import load_dataset
 from eval.report import load_run, write_report
 from eval.sweep import solve_curve
 from lean_env.term_env import LeanTermEnv
-from prover.distributed import SearchJob, search_many
 from search.budget import Budget
 
 NAMES = ("eq_trans_example", "logic_prop_024", "logic_prop_046", "logic_prop_056", "logic_prop_075")
@@ -29,9 +29,9 @@ def _run(tmp_path, name, toolchain, budget):
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"label": name, "theorems": len(theorems), "attempts": 1,
                                               "strategy": "best-first", "budget": budget}))
-    rows = list(search_many([SearchJob(t) for t in theorems], lambda: LeanTermEnv(toolchain, timeout=60),
-                            FixedVocabulary, "best-first", Budget.parse(budget), {"n": len(VOCAB)},
-                            out=out / "results.jsonl", progress=False))
+    rows = run_campaign(Campaign(theorems, lambda: LeanTermEnv(toolchain, timeout=60), FixedVocabulary, "best-first",
+                                 {"n": len(VOCAB)}, Budget.parse(budget), out=out / "results.jsonl",
+                                 progress=False)).rows
     assert len(rows) == len(NAMES)
     return out
 

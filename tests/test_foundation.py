@@ -10,7 +10,7 @@ from core.jsonl import append_jsonl, done_keys, load_theorems, read_jsonl, write
 from core.proof_text import render_tactic_proof
 from core.proof_text import render_tactic_proof as tactics_text
 from core.types import Failed, Open, Proved, State
-from lean_env.scripted import UNKNOWN_STEP, ScriptedEnv, ScriptedWorld
+from doubles.scripted import UNKNOWN_STEP, ScriptedEnv, ScriptedWorld
 
 G = "p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"
 WORLD = {

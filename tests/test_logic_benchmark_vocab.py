@@ -9,8 +9,8 @@ import pytest
 from core.types import Policy, State
 from eval.logic import load_split
 from eval.logic.baseline import solved_at
+from eval.logic.vocab_policy import VocabularyPolicy, instantiate, parse_context
 from lean_env.term_env import LeanTermEnv
-from prover.vocab_policy import VocabularyPolicy, instantiate, parse_context
 from search.budget import Budget
 from search.strategies import run_strategy
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.types import Open, Policy, Proved, State
-from lean_env.scripted import ScriptedEnv
+from doubles.scripted import ScriptedEnv
 from prover.policy import GenerationConfig, ModelPolicy, Sample, samples_to_candidates
 from prover.tiny import examples_from_world, synthetic_logic_world
 from prover.train import TrainConfig, train_sft
@@ -215,3 +215,158 @@ def test_vllm_backend_conversion_and_missing_package() -> None:
     except ImportError:
         with pytest.raises(ImportError, match="pip install"):
             VLLMPolicy("some/model")
+
+
+@pytest.mark.parametrize("engine", ["hf", "fast"])
+def test_flops_of_a_search_are_two_times_parameters_times_tokens_processed(trained, engine: str) -> None:
+    """The tokens the model processed are counted independently: for transformers' generate by a
+    hook on its forward (each call's prefill reads the padded prompts of every row, each later
+    forward one token a row) plus one token a row per call (the last generated token of a row is
+    never fed back); for the fast engine by its own forward's count (each prompt read once) plus
+    the same last token of every row."""
+    from search.budget import Budget
+    from search.strategies import run_strategy
+
+    final, _ = trained
+    world = synthetic_logic_world(12, seed=0)
+    policy = ModelPolicy.load(final, config=GenerationConfig(num_beams=3, max_new_tokens=MAX_NEW, engine=engine),
+                              device="cpu")
+    seen: list[int] = []
+    rows_per_call: list[int] = []
+    fed_before = 0
+    if engine == "hf":
+        def count(_module, args, kwargs):
+            ids = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]
+            seen.append(int(ids.numel()))
+            return None
+
+        real_generate = policy.model.generate
+
+        def generate(**kw):
+            rows_per_call.append(int(kw["input_ids"].shape[0]) * kw["num_beams"])
+            return real_generate(**kw)
+
+        hook = policy.model.register_forward_pre_hook(count, with_kwargs=True)
+        policy.model.generate = generate
+    else:
+        decoder = policy._fast_decoder()
+        assert decoder is not None
+        fed_before = decoder.forward_tokens
+        real_beam = decoder.beam_search
+
+        def beam_search(ids, attention, **kw):
+            rows_per_call.append(int(ids.shape[0]) * kw["beams"])
+            return real_beam(ids, attention, **kw)
+
+        decoder.beam_search = beam_search
+    try:
+        res = run_strategy("best-first", world.theorems[0].theorem(), ScriptedEnv(world), policy,
+                           Budget(expansions=3), n=3)
+    finally:
+        if engine == "hf":
+            hook.remove()
+    acc = res.accounting
+    fed = sum(seen) if engine == "hf" else decoder.forward_tokens - fed_before
+    processed = fed + sum(rows_per_call)
+    assert acc.prompt_tokens + acc.generated_tokens == processed > 0
+    assert acc.flops == 2 * policy.model.num_parameters() * processed
+    assert acc.policy_parameters == policy.model.num_parameters() and acc.model_calls == len(rows_per_call)
+
+
+def _engine_samples(final: Path, prompts: list[str], n: int, **kw) -> dict[str, list]:
+    out = {}
+    for engine in ("hf", "fast"):
+        policy = ModelPolicy.load(final, config=GenerationConfig(max_new_tokens=MAX_NEW, engine=engine, **kw),
+                                  device="cpu")
+        assert (policy._fast_decoder() is not None) == (engine == "fast")
+        out[engine] = [policy.generate(prompts, n), policy.generate(prompts[:1], n)]  # a padded batch, then one prompt
+    return out
+
+
+@pytest.mark.parametrize("settings", [dict(num_beams=4), dict(temperature=0), dict(temperature=0.7, top_p=0.9, seed=5),
+                                      dict(temperature=1.0, seed=2)], ids=["beam", "greedy", "sample-top-p", "sample"])
+def test_fast_engine_gives_transformers_samples_bit_for_bit(trained, settings: dict) -> None:
+    """The fast engine's samples (text, token count, log-probability to the last bit, how they
+    ended) are those of transformers' generate at the same seed: prompts of different lengths in
+    one call (left padding) and a single prompt (no padding, another attention path)."""
+    final, rows = trained
+    prompts = [build_prompt(r["state"], "thought") for r in rows[:5]]
+    assert len({len(p) for p in prompts}) > 1
+    got = _engine_samples(final, prompts, 4 if "num_beams" in settings or settings.get("temperature") else 1,
+                          **settings)
+    assert got["fast"] == got["hf"]
+    assert any(s.ended_by_stop for ss in got["fast"][0] for s in ss)
+
+
+def test_fast_engine_matches_a_grouped_query_model_with_biases(tmp_path: Path, trained) -> None:
+    """A Llama with 2 key/value heads for 4 query heads, projection biases and an untied output
+    layer (random weights): logits of prefill and decode steps equal the transformers model's, and
+    beam search gives the same samples."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from prover.fast_generate import LlamaDecoder, _Cache
+
+    final, rows = trained
+    tok = ModelPolicy.load(final, device="cpu").tokenizer
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, attention_bias=True, mlp_bias=True,
+                      tie_word_embeddings=False, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    for prm in model.parameters():
+        torch.nn.init.normal_(prm, std=0.2)
+    dec = LlamaDecoder(model)
+    ids = torch.tensor([tok(build_prompt(rows[0]["state"], "thought"), add_special_tokens=False)["input_ids"]] * 3)
+    length = ids.shape[1]
+    with torch.inference_mode():
+        cache = _Cache(2, 3, 2, length + 2, dec.head_dim, dec.embed)
+        first = dec.logits(dec.forward(ids, torch.arange(length)[None].repeat(3, 1), cache, None))
+        ref = model(ids, use_cache=True)
+        assert torch.equal(first, ref.logits[:, -1])
+        step = torch.tensor([[5], [6], [7]])
+        nxt = dec.logits(dec.forward(step, torch.full((3, 1), length), cache, None))
+        ref2 = model(step, cache=ref.past_key_values, position_ids=torch.full((3, 1), length), use_cache=True)
+        assert torch.equal(nxt, ref2.logits[:, -1])
+    model.save_pretrained(tmp_path / "gqa")
+    tok.save_pretrained(tmp_path / "gqa")
+    prompts = [build_prompt(r["state"], "thought") for r in rows[:3]]
+    got = {}
+    for engine in ("hf", "fast"):
+        policy = ModelPolicy.load(tmp_path / "gqa", fmt="thought", device="cpu",
+                                  config=GenerationConfig(num_beams=3, max_new_tokens=12, engine=engine))
+        got[engine] = policy.generate(prompts, 3)
+    assert got["fast"] == got["hf"]
+
+
+def test_fast_engine_declines_what_it_does_not_implement(trained) -> None:
+    from prover.fast_generate import unsupported
+
+    final, rows = trained
+    policy = ModelPolicy.load(final, config=GenerationConfig(temperature=0, max_new_tokens=MAX_NEW), device="cpu")
+    assert unsupported(policy.model) is None and policy._fast_decoder() is not None
+    policy.model.generation_config.repetition_penalty = 1.3  # transformers would add a logits processor
+    try:
+        assert "repetition_penalty" in unsupported(policy.model)
+        fallback = ModelPolicy(policy.model, policy.tokenizer, "thought", policy.config, "cpu")
+        assert fallback._fast_decoder() is None  # transformers' generate runs instead
+        out = fallback.propose([State((rows[0]["state"],))], 1)
+        assert out and out.usage.prompt_tokens > 0
+    finally:
+        policy.model.generation_config.repetition_penalty = None
+    with pytest.raises(ValueError, match="engine"):
+        GenerationConfig(engine="turbo")
+
+
+def test_fast_engine_follows_weights_changed_in_place(trained) -> None:
+    final, rows = trained
+    prompts = [build_prompt(r["state"], "thought") for r in rows[:3]]
+    fast = ModelPolicy.load(final, config=GenerationConfig(num_beams=3, max_new_tokens=MAX_NEW), device="cpu")
+    before = fast.generate(prompts, 3)
+    with torch.no_grad():
+        for prm in fast.model.model.layers[0].self_attn.parameters():
+            prm.mul_(0.5)  # what an optimizer step does to the weights
+    ref = ModelPolicy(fast.model, fast.tokenizer, "thought", GenerationConfig(num_beams=3, max_new_tokens=MAX_NEW,
+                                                                              engine="hf"), "cpu")
+    after = fast.generate(prompts, 3)
+    assert after == ref.generate(prompts, 3) and after != before

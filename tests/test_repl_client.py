@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lean_env.double import double_command
+from doubles.repl_double import double_command
 from lean_env.errors import LeanCrashed, LeanMemoryExceeded, LeanNotFound, LeanProtocolError, LeanTimeout
 from lean_env.repl import CommandResult, ReplClient, ReplCommandError, TacticResult, parse_response
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lean_env.double import double_command, load_transcript
+from doubles.repl_double import double_command, load_transcript
 from lean_env.repl import CommandResult, ReplClient, ReplCommandError, TacticResult
 
 REPO = Path(__file__).resolve().parent.parent

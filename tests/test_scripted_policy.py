@@ -10,9 +10,9 @@ import pytest
 
 from core.proof_text import render_tactic_proof as tactics_text
 from core.types import Candidate, Policy, Proved, State, Theorem, WholeProofPolicy
-from lean_env.scripted import ScriptedEnv, ScriptedWorld
+from doubles.scripted import ScriptedEnv, ScriptedWorld
+from doubles.scripted_policy import ScriptedPolicy
 from prover.factory import make_env, make_policy
-from prover.scripted_policy import ScriptedPolicy
 
 WORLD = Path(__file__).resolve().parent / "data" / "worlds" / "search_backoff.json"
 G0 = "p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"
@@ -121,16 +121,26 @@ def test_repl_env_needs_a_repl_binary():
 
 @pytest.mark.slow
 def test_model_policy_through_the_factory(tmp_path):
-    """An untrained tiny model: the factory applies the options and a search runs end to end."""
-    from lean_env.scripted import ScriptedEnv
-    from prover.tiny import make_tiny_model
+    """A micro model trained on the world's own solutions, built by the factory from its folder with
+    the options applied, proves the world's theorem in best-first search; the untrained model it
+    started from does not."""
+    from doubles.scripted import ScriptedEnv
+    from prover.tiny import examples_from_world
+    from prover.train import TrainConfig, train_sft
     from search.budget import Budget
     from search.strategies import run_strategy
 
-    path = make_tiny_model([f"state: {G0}\ntactic: constructor"] * 8, tmp_path / "m", size="micro")
-    pol = make_policy(f"model:{path}", fmt="tactic", device="cpu", temperature=0.7, seed=3,
-                      generation={"max_new_tokens": 8})
-    assert (pol.config.temperature, pol.config.seed, pol.config.max_new_tokens) == (0.7, 3, 8)
     w = ScriptedWorld.load(WORLD)
-    res = run_strategy("best-first", w.find("and_intro").theorem(), ScriptedEnv(w), pol, Budget(expansions=2), n=2)
-    assert res.status in ("failed", "budget") and res.accounting.model_seconds > 0
+    thm = w.find("and_intro").theorem()
+    cfg = TrainConfig(epochs=80, lr=0.005, batch_size=8, device="cpu", tiny_size="micro", log_every=1000)
+    final = train_sft(examples_from_world(w), tmp_path / "m", cfg, fmt="tactic", progress=False)
+    results = {}
+    for name, path in (("trained", final), ("untrained", tmp_path / "m" / "init")):
+        pol = make_policy(f"model:{path}", fmt="tactic", device="cpu", temperature=0.7, seed=3,
+                          generation={"max_new_tokens": 8})
+        assert (pol.config.temperature, pol.config.seed, pol.config.max_new_tokens) == (0.7, 3, 8)
+        results[name] = run_strategy("best-first", thm, ScriptedEnv(w), pol, Budget(expansions=6), n=4)
+    res = results["trained"]
+    assert res.status == "proved" and ScriptedEnv(w).check(thm, res.proof_text).ok
+    assert res.accounting.model_seconds > 0 and res.accounting.tokens > 0
+    assert results["untrained"].status != "proved"

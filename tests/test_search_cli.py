@@ -9,9 +9,9 @@ import networkx as nx
 import pytest
 
 from core.jsonl import read_jsonl
-from lean_env.scripted import ScriptedEnv, ScriptedWorld
+from doubles.scripted import ScriptedEnv, ScriptedWorld
+from doubles.scripted_policy import ScriptedPolicy
 from prover.cli import main
-from prover.scripted_policy import ScriptedPolicy
 from search.budget import Budget
 from search.export import draw_png, export_graph, to_data, write_graphml, write_json
 from search.strategies import run_strategy
@@ -21,9 +21,9 @@ ROW_KEYS = {"name", "status", "proof", "thoughts", "proof_text", "expansions", "
             "model_seconds", "lean_seconds", "wall_seconds", "first_proof_at", "strategy", "attempt", "seed"}
 
 
-def search(tmp_path: Path, *extra: str) -> int:
+def search(tmp_path: Path, *extra: str, out: str = "results.jsonl") -> int:
     return main(["search", "--theorems", str(WORLD), "--env", f"scripted:{WORLD}", "--policy", f"scripted:{WORLD}",
-                 "--out", str(tmp_path / "results.jsonl"), "--no-progress", *extra])
+                 "--out", str(tmp_path / out), "--no-progress", *extra])
 
 
 def test_search_command_writes_one_row_per_theorem_and_resumes(tmp_path, capsys):
@@ -40,8 +40,14 @@ def test_search_command_writes_one_row_per_theorem_and_resumes(tmp_path, capsys)
     assert search(tmp_path, "--budget", "expansions=20", "--n", "3") == 0
     assert "skipped 2 already done" in capsys.readouterr().out
     assert len(list(read_jsonl(tmp_path / "results.jsonl"))) == 2
-    assert search(tmp_path, "--strategy", "sample", "--attempts", "3", "--seed", "10", "--budget", "expansions=40") == 0
-    rows = list(read_jsonl(tmp_path / "results.jsonl"))
+    # other settings into the same file are refused, naming them (issue 12, item 4)
+    assert search(tmp_path, "--strategy", "sample", "--attempts", "3", "--seed", "10", "--budget", "expansions=40") == 2
+    assert "holds a different run" in capsys.readouterr().err
+    assert len(list(read_jsonl(tmp_path / "results.jsonl"))) == 2
+    args = ("--strategy", "sample", "--seed", "10", "--budget", "expansions=40")
+    assert search(tmp_path, *args, out="sample.jsonl") == 0
+    assert search(tmp_path, *args, "--attempts", "3", out="sample.jsonl") == 0
+    rows = list(read_jsonl(tmp_path / "sample.jsonl"))
     assert len(rows) == 6
     assert sorted((r["name"], r["attempt"], r["seed"]) for r in rows[2:]) == [
         ("and_intro", a, 10 + a) for a in (1, 2)] + [("em_stuck", a, 10 + a) for a in (1, 2)]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lean_env.scripted import ScriptedEnv, ScriptedWorld
+from doubles.scripted import ScriptedEnv, ScriptedWorld
+from doubles.scripted_policy import ScriptedPolicy
 from prover.factory import make_env
-from prover.scripted_policy import ScriptedPolicy
 from search.budget import Budget
 from search.strategies import run_strategy
 

@@ -215,7 +215,7 @@ def test_prover_verify_cli_writes_resumes_and_summarises(lean_toolchain, tmp_pat
     out = tmp_path / "out.jsonl"
     args = ["verify", str(src), "--out", str(out), "--lean", str(lean_toolchain.lean), "--workers", "2",
             "--no-cache", "--no-progress"]
-    assert prover_main(args) == 0
+    assert prover_main(args) == 1  # two lines are errors (bad input): not every line was decided
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["line"] for r in got) == [1, 2, 3, 5, 6, 7, 8]
     by_line = {r["line"]: r for r in got}
@@ -224,7 +224,7 @@ def test_prover_verify_cli_writes_resumes_and_summarises(lean_toolchain, tmp_pat
     assert [by_line[n]["verdict"] for n in (1, 3, 5, 6, 7)] == ["proved"] * 3 + ["rejected"] * 2
     assert set(by_line[1]) >= {"name", "verdict", "reason", "messages", "seconds"}
     assert "proved 3, rejected 2, error 2" in capsys.readouterr().out
-    assert prover_main(args) == 0  # resume: nothing left to do
+    assert prover_main(args) == 1  # resume: nothing left to do, the two errors are still there
     assert len(out.read_text().splitlines()) == 7
     assert "7 already in" in capsys.readouterr().err
 

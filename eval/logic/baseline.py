@@ -5,26 +5,27 @@
 One search per theorem at the largest budget; best-first search is prefix-monotone (a smaller
 expansion budget runs exactly the first part of a larger run), so the expansions at which the
 proof was first found (`first_proof_at`) give the solved count at every smaller budget.
-Rows are appended to `OUT/results.jsonl` as each search ends (a rerun resumes); the table is
-printed and `OUT/solved.png` plots solved counts against the budget.
+Rows are appended to `OUT/results.jsonl` as each search ends, through the campaign runner
+(`eval.campaign`): a rerun resumes, and refuses rows of other settings or of changed theorems.
+The table is printed and `OUT/solved.png` plots solved counts against the budget.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm import tqdm
-
-from core.jsonl import append_jsonl, done_keys, read_jsonl, repair_jsonl
+from eval.campaign import Campaign, run_campaign
 from eval.logic import load_split
+from eval.logic.vocab_policy import VocabularyPolicy
 from lean_env.term_env import LeanTermEnv
 from lean_env.toolchain import find_toolchain
-from prover.vocab_policy import VocabularyPolicy
+from lean_env.verify_cache import toolchain_identity
 from search.budget import Budget
-from search.strategies import run_strategy
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +39,26 @@ def solved_at(rows: Sequence[dict], budgets: Sequence[int]) -> dict[int, int]:
     return out
 
 
+def _env(lean: str | None, workers: int) -> LeanTermEnv:
+    return LeanTermEnv(find_toolchain(lean=lean), workers=workers, timeout=120)
+
+
 def run(split: str, max_expansions: int, out_dir: Path, n: int = 64, expand_batch: int = 8,
-        workers: int = 2, lean: str | None = None) -> list[dict]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "results.jsonl"
-    repair_jsonl(path)
-    done = {k[0] for k in done_keys(path, "name")}
-    theorems = [t for t in load_split(split) if t.name not in done]
-    policy = VocabularyPolicy()
-    with LeanTermEnv(find_toolchain(lean=lean), workers=workers, timeout=120) as env:
-        for t in tqdm(theorems, desc=f"vocab best-first on {split}"):
-            r = run_strategy("best-first", t, env, policy, Budget(expansions=max_expansions), n=n,
-                             expand_batch=expand_batch, keep_graph=False)
-            row = r.to_row()
-            row["difficulty"] = t.extra.get("difficulty")
-            append_jsonl(path, row)
-    return list(read_jsonl(path))
+        workers: int = 2, lean: str | None = None, progress: bool = True) -> list[dict]:
+    """The baseline's rows, one per theorem of `split`, through the campaign runner (resumable, tied to
+    the theorems and to these settings in OUT/run.json)."""
+    theorems = load_split(split)
+    campaign = Campaign(
+        theorems=theorems, env_factory=functools.partial(_env, lean, workers),
+        policy_factory=VocabularyPolicy, strategy="best-first", config={"n": n, "expand_batch": expand_batch},
+        budget=Budget(expansions=max_expansions), out=out_dir / "results.jsonl", identity_file=out_dir / "run.json",
+        identity={"dataset": f"logic:{split}", "env": "lean-term", "policy": "vocab",
+                  "env_id": {"lean": toolchain_identity(find_toolchain(lean=lean))}},
+        runtime={"label": f"vocab best-first/{split}", "attempts": 1, "theorems": len(theorems), "workers": workers},
+        row_fields=("difficulty",), label=f"vocab best-first on {split}", progress=progress,
+        hint="use another --out",
+    )
+    return run_campaign(campaign).rows
 
 
 def plot(table: dict[int, int], total: int, path: Path) -> None:
@@ -84,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lean", default=None)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    rows = run(args.split, args.max_expansions, args.out, workers=args.workers, lean=args.lean)
+    try:
+        rows = run(args.split, args.max_expansions, args.out, workers=args.workers, lean=args.lean)
+    except (ValueError, FileNotFoundError) as e:  # another run in --out, stale rows, bad settings
+        print(f"logic baseline: error: {e}", file=sys.stderr)
+        return 2
     budgets = [b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if b <= args.max_expansions]
     table = solved_at(rows, budgets)
     print(f"split {args.split}: {len(rows)} theorems")

@@ -1,12 +1,18 @@
 """The seeded generator of the logic benchmark and the builder of its train/valid/test splits.
 
     python -m eval.logic.generate            # rewrites eval/logic/{train,valid,test}.jsonl (seed 0)
+    python -m eval.logic.generate --extra    # rewrites eval/logic/train_extra.jsonl (seed 1)
 
 Theorems come from the hand-written classics (`handwritten.py`) and from three random
 families (propositional, first-order over one type `α`, equality chains), each proved by
 the small prover of `formula.py`.  Statements are deduplicated up to renaming of their
 variables before splitting, so the splits share no statement.  Whether each reference proof
 is accepted is Lean's call: `tests/test_logic_benchmark.py` checks every one.
+
+The extra training theorems (`build_extra`, `train_extra.jsonl`, the split "extra") come from the
+same families with another seed; none of their statements, up to renaming (`canonical`), is one of
+the three splits, so valid and test stay unseen.  Their rows leave out the header (the prelude,
+which `eval.logic.load_split("extra")` puts back): 3,640 copies of it would be 12 MB.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PRELUDE_PATH = HERE / "prelude.lean"
+EXTRA_PATH = HERE / "train_extra.jsonl"
+EXTRA_SEED = 1
+EXTRA_COUNTS = {"prop": 2400, "fo": 1200, "eq": 80}  # eq: 40 distinct statements exist beside the splits
 ATOMS = ("p", "q", "r", "s")
 
 
@@ -205,6 +214,41 @@ def write_splits(splits: dict[str, list[Entry]], out_dir: Path = HERE, header: s
                 fh.write(json.dumps(e.row(header, split), ensure_ascii=False) + "\n")
 
 
+def split_statements() -> set[str]:
+    """The canonical statements of the checked-in train/valid/test splits."""
+    seen = set()
+    for split in ("train", "valid", "test"):
+        with (HERE / f"{split}.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                seen.add(canonical(row["formal_statement"].split(" ", 2)[2]))
+    return seen
+
+
+def build_extra(seed: int = EXTRA_SEED, counts: dict[str, int] | None = None,
+                exclude: set[str] | None = None, max_tries: int = 200_000) -> list[Entry]:
+    """Extra training theorems: the generated families under another seed, none of whose statements
+    (up to renaming) is in `exclude` (default: the checked-in train/valid/test splits), nor repeated.
+    Named `extra_<family>_<NNNNN>`, in a seeded random order, so that the first N are a sample of
+    every family and size."""
+    seen = set(split_statements() if exclude is None else exclude)
+    out = []
+    for e in generate(seed, counts or EXTRA_COUNTS, seen, max_tries=max_tries):
+        number = e.name.rsplit("_", 1)[1]
+        out.append(Entry(f"extra_{e.source}_{int(number):05d}", e.statement, e.proof, e.source))
+    random.Random(seed + 1).shuffle(out)
+    return out
+
+
+def write_extra(entries: list[Entry], path: Path = EXTRA_PATH) -> None:
+    """One row per theorem, as the splits' rows but without the header (see the module docstring)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for e in entries:
+            row = e.row("", "extra")
+            del row["header"]
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def histogram(entries: list[Entry]) -> dict[int, int]:
     return dict(sorted(Counter(len(e.proof) for e in entries).items()))
 
@@ -213,7 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Regenerate the logic benchmark splits.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--extra", action="store_true", help=f"write the extra training theorems ({EXTRA_PATH.name}) instead")
     args = ap.parse_args(argv)
+    if args.extra:
+        extra = build_extra(EXTRA_SEED if args.seed == 0 else args.seed)
+        write_extra(extra, args.out / EXTRA_PATH.name)
+        print(f"extra: {len(extra)} theorems, proof sizes {histogram(extra)}")
+        return 0
     splits = build(args.seed)
     write_splits(splits, args.out)
     for split, entries in splits.items():

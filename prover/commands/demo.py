@@ -2,8 +2,11 @@
 
     prover demo --out runs/demo
 
-1. replays the reference proofs of `logic:train` in the real Lean (term-refinement env) and
-   writes one training row per step (DIR/examples.jsonl);
+1. replays the reference proofs of `logic:train` and of the first `extra_theorems` extra training
+   theorems (`logic:extra`, none of whose statements is in valid or test) in the real Lean
+   (term-refinement env) and writes one training row per step (DIR/examples.jsonl); the
+   reference proofs of `logic:valid` give the validation loss (DIR/valid_examples.jsonl, never
+   trained on);
 2. adds a thought to every row with the rule-based rationale teacher (DIR/examples_thought.jsonl;
    only with `--fmt thought`);
 3. trains a tiny policy from scratch on them (DIR/policy/final);
@@ -21,9 +24,13 @@ import argparse
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prover.campaign import EvalSpec
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.json"
+DECODINGS = ("beam", "sample")
 
 
 @dataclass
@@ -34,6 +41,9 @@ class DemoConfig:
 
     fmt: str = "tactic"
     train_steps: int = 800
+    extra_theorems: int = 0  # the first N theorems of logic:extra join logic:train as training data
+    valid_loss: bool = True  # validation loss during training, on the valid split's reference steps
+    decoding: str = "beam"  # "beam": n beams (deterministic); "sample": n samples (generation's temperature)
     n: int = 8
     budget: str = "expansions=32"
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"tactic": 32, "thought": 96})
@@ -42,16 +52,22 @@ class DemoConfig:
     search: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from core.config import check_fields
         from prover.policy import GenerationConfig
         from prover.train import TrainConfig
         from search.strategies import make_config
         from thoughts.format import check_format
 
+        check_fields(self, "demo config")
         check_format(self.fmt)
         for name in ("train_steps", "n"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if v < 1:
                 raise ValueError(f"demo config: {name} must be a positive integer, got {v!r}")
+        if self.extra_theorems < 0:
+            raise ValueError(f"demo config: extra_theorems must be >= 0, got {self.extra_theorems!r}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"demo config: decoding must be one of {', '.join(DECODINGS)}, got {self.decoding!r}")
         if "num_beams" in self.generation or "n" in self.search:
             raise ValueError("demo config: set beams with the top-level 'n', not generation.num_beams or search.n")
         if "max_new_tokens" in self.generation:
@@ -66,20 +82,11 @@ class DemoConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> DemoConfig:
+        """Unknown keys and values of the wrong type are a ValueError naming the file and field (core.config)."""
+        from core.config import from_dict
         from core.jsonl import read_json
 
-        p = Path(path)
-        d = read_json(p, "demo config")
-        if not isinstance(d, dict):
-            raise ValueError(f"{p}: expected a JSON object")
-        bad = sorted(set(d) - {f.name for f in fields(cls)})
-        if bad:
-            raise ValueError(f"{p}: unknown field(s) {', '.join(bad)}")
-        return cls(**d)
-
-
-def _kv(d: dict[str, Any]) -> str:
-    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in d.items())
+        return from_dict(cls, read_json(Path(path), "demo config"), where=str(Path(path)))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -115,28 +122,48 @@ def resolve(args: argparse.Namespace) -> DemoConfig:
     return DemoConfig(**d)
 
 
-def eval_argv(cfg: DemoConfig, model: Path, args: argparse.Namespace) -> list[str]:
-    """The `prover eval` command line of step 4."""
-    search = _kv({"n": cfg.n, **cfg.search})
-    generation = _kv({"num_beams": cfg.n, "max_new_tokens": cfg.max_new_tokens[cfg.fmt], **cfg.generation})
-    argv = ["eval", "--dataset", f"logic:{args.split}", "--env", "lean-term", "--policy", f"model:{model}",
-            "--strategy", "best-first", "--config", search, "--generation", generation,
-            "--budget", cfg.budget, "--fmt", cfg.fmt, "--device", "cpu", "--workers", str(args.workers),
-            "--label", f"demo best-first/{cfg.fmt}", "--out", str(args.out / "eval")]
-    if args.limit:
-        argv += ["--limit", str(args.limit)]
-    if args.lean:
-        argv += ["--lean", args.lean]
-    if args.no_progress:
-        argv.append("--no-progress")
-    return argv
+def eval_spec(cfg: DemoConfig, model: Path, args: argparse.Namespace) -> EvalSpec:
+    """The evaluation of step 4 (the same run as `prover eval` with these settings)."""
+    from prover.campaign import EvalSpec
+
+    return EvalSpec(
+        dataset=f"logic:{args.split}", env="lean-term", policy=f"model:{model}", strategy="best-first",
+        out=args.out / "eval", budget=cfg.budget, config={"n": cfg.n, **cfg.search},
+        generation={"num_beams": cfg.n if cfg.decoding == "beam" else 0, "max_new_tokens": cfg.max_new_tokens[cfg.fmt],
+                    **cfg.generation},
+        fmt=cfg.fmt, device="cpu", workers=args.workers, limit=args.limit, lean=args.lean,
+        label=f"demo best-first/{cfg.fmt}", progress=not args.no_progress,
+    )
+
+
+def training_theorems(cfg: DemoConfig) -> list[Any]:
+    """logic:train and the first `extra_theorems` of logic:extra."""
+    from eval.logic import EXTRA, load_split
+
+    extra = load_split(EXTRA) if cfg.extra_theorems else []
+    if cfg.extra_theorems > len(extra):
+        raise ValueError(f"demo config: extra_theorems={cfg.extra_theorems} but logic:extra has {len(extra)}")
+    return load_split("train") + extra[: cfg.extra_theorems]
+
+
+def check_examples(path: Path, theorems: list[Any]) -> None:
+    """The examples file must come from these theorems (a rerun with another `extra_theorems` in the
+    same folder would otherwise train on the old data): ValueError naming the file."""
+    from core.jsonl import read_jsonl
+
+    names = {t.name for t in theorems}
+    have = {r.get("theorem") for r in read_jsonl(path)}
+    if have - names or len(have) < 0.95 * len(names):
+        raise ValueError(f"{path} holds the steps of {len(have)} theorems, {len(have - names)} of them not in this "
+                         f"recipe's {len(names)}: it was made for another recipe; use another --out")
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.jsonl import write_jsonl_atomic
+    from core.jsonl import read_json, write_jsonl_atomic
     from eval.logic import load_split
     from eval.logic.examples import reference_examples
-    from prover.cli import main as prover
+    from prover.campaign import run_eval
+    from prover.commands.eval import print_summary
     from prover.factory import make_env
     from prover.train import TrainConfig, train_sft
     from thoughts.rationale import RuleTeacher, add_rationales
@@ -146,17 +173,23 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
 
-    examples = out / "examples.jsonl"
-    if not examples.is_file():
+    examples, valid_examples = out / "examples.jsonl", out / "valid_examples.jsonl"
+    theorems = training_theorems(cfg)
+    what = f"logic:train{f' + {cfg.extra_theorems} of logic:extra' if cfg.extra_theorems else ''}"
+    if not examples.is_file() or (cfg.valid_loss and not valid_examples.is_file()):
         env = make_env("lean-term", lean=args.lean)
         try:
-            rows = reference_examples(env, load_split("train"))
+            if not examples.is_file():
+                rows = reference_examples(env, theorems)
+                write_jsonl_atomic(examples, rows)
+                print(f"[1/4] {len(rows)} training steps from the reference proofs of {what} -> {examples}")
+            if cfg.valid_loss and not valid_examples.is_file():
+                write_jsonl_atomic(valid_examples, reference_examples(env, load_split("valid")))
         finally:
             env.close()
-        write_jsonl_atomic(examples, rows)
-        print(f"[1/4] {len(rows)} training steps from the reference proofs of logic:train -> {examples}")
     else:
         print(f"[1/4] reusing {examples}")
+    check_examples(examples, theorems)
 
     data = examples
     if cfg.fmt == "thought":
@@ -168,11 +201,19 @@ def run(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_dict(dict(cfg.train), where=f"{args.config} 'train'")
     config.max_steps = cfg.train_steps
-    model = train_sft(data, out / "policy", config, init=None, fmt=cfg.fmt, progress=progress)
-    print(f"[3/4] tiny {cfg.fmt} policy ({config.tiny_size}, {cfg.train_steps} steps) trained -> {model}")
+    val = None
+    if cfg.valid_loss:
+        val = valid_examples
+        if cfg.fmt == "thought":
+            val = out / "valid_examples_thought.jsonl"
+            add_rationales(valid_examples, val, RuleTeacher(), progress=False)
+    model = train_sft(data, out / "policy", config, init=None, fmt=cfg.fmt, progress=progress, val_examples=val)
+    loss = f", validation loss {read_json(model / 'val_loss.json', 'val loss')['val_loss']:.3f}" if val else ""
+    print(f"[3/4] tiny {cfg.fmt} policy ({config.tiny_size}, {cfg.train_steps} steps) trained -> {model}{loss}")
 
-    print(f"[4/4] best-first search of logic:{args.split} in real Lean (n={cfg.n}, budget {cfg.budget})")
-    code = prover(eval_argv(cfg, model, args))
+    print(f"[4/4] best-first search of logic:{args.split} in real Lean ({cfg.n} {cfg.decoding} candidates, "
+          f"budget {cfg.budget})")
+    code = print_summary(run_eval(eval_spec(cfg, model, args)), attempts=1)
     if code:
         print(f"prover demo: the search step exited {code}; rerun to resume", file=sys.stderr)
     return code

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     over = {k: getattr(args, k) for k, _ in _OVERRIDES if getattr(args, k) is not None}
     cfg = TrainConfig.from_dict({**asdict(cfg), **over}, where="train config")
     if args.world:
-        from lean_env.scripted import ScriptedWorld
+        from doubles.scripted import ScriptedWorld
         from prover.tiny import examples_from_world
 
         examples: list[dict] | Path = examples_from_world(ScriptedWorld.load(args.world))

@@ -19,8 +19,9 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from core.types import Candidate, State, Theorem
-from lean_env.scripted import ScriptedWorld
+from core.types import Candidate, ProofPrefix, State, Theorem
+from doubles.scripted import ScriptedWorld
+from thoughts.prompts import proof_steps
 
 
 def _tokens(thought: str, tactic: str) -> int:
@@ -93,15 +94,34 @@ class ScriptedPolicy:
             raise ValueError(f"ScriptedPolicy.propose_proofs: n must be at least 1, got {n}")
         out: list[list[Candidate]] = []
         for th in theorems:
-            items = self.proofs.get(th.name, [])
-            if not items:
-                out.append([])
-                continue
-            if self.sampling:
-                top = max(lp for _, lp in items)
-                weights = [math.exp((lp - top) / self.temperature) for _, lp in items]
-                picked = self.rng.choices(items, weights=weights, k=n)
-            else:
-                picked = sorted(items, key=lambda x: -x[1])[:n]
-            out.append([Candidate(s, "", lp, _tokens("", s)) for s, lp in picked])
+            out.append(self.propose_proofs_from(self.proofs.get(th.name, []), n))
         return out
+
+    def resume_proofs(self, theorems: Sequence[Theorem], prefixes: Sequence[ProofPrefix],
+                      n: int) -> list[list[Candidate]]:
+        """Continuations from "proofs": of the scripts whose steps begin with the prefix's tactics, the
+        steps after it (picked as `propose_proofs` picks), for truncate-and-resume."""
+        if len(prefixes) != len(theorems):
+            raise ValueError(f"ScriptedPolicy.resume_proofs: {len(prefixes)} prefixes for {len(theorems)} theorems")
+        out: list[list[Candidate]] = []
+        for th, prefix in zip(theorems, prefixes, strict=True):
+            k = len(prefix.tactics)
+            rest = []
+            for script, lp in self.proofs.get(th.name, []):
+                steps = [t for _, t in proof_steps(script)]
+                if tuple(steps[:k]) == prefix.tactics and len(steps) > k:
+                    rest.append(("\n".join(steps[k:]), lp))
+            out.append(self.propose_proofs_from(rest, n))
+        return out
+
+    def propose_proofs_from(self, items: list[tuple[str, float]], n: int) -> list[Candidate]:
+        """`n` of `items` (script, logprob), as `propose_proofs` picks them."""
+        if not items:
+            return []
+        if self.sampling:
+            top = max(lp for _, lp in items)
+            weights = [math.exp((lp - top) / self.temperature) for _, lp in items]
+            picked = self.rng.choices(items, weights=weights, k=n)
+        else:
+            picked = sorted(items, key=lambda x: -x[1])[:n]
+        return [Candidate(s, "", lp, _tokens("", s)) for s, lp in picked]

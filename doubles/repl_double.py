@@ -1,14 +1,14 @@
 """The scripted REPL test double: a process that speaks the Lean REPL protocol, without Lean.
 
-    python -m lean_env.double --world W.json [--header-cost-ms 50] [--crash-on TAC] [--hang-on TAC]
+    python -m doubles.repl_double --world W.json [--header-cost-ms 50] [--tactic-cost-ms 5] [--crash-on TAC] [--hang-on TAC]
                               [--garbage-on TAC] [--hog-on TAC --hog-mb 1024]
-    python -m lean_env.double --replay ../shared/data/lean-repl-transcripts/readme.in
+    python -m doubles.repl_double --replay ../shared/data/lean-repl-transcripts/readme.in
 
 Replay mode answers the requests of a recorded session (NAME.in) with the recorded responses
 (NAME.expected.out), verbatim, so a client is tested against real Lean output; a request that
 differs from the recording gets `{"message": "replay: ..."}`.
 
-World mode serves a `ScriptedWorld` (lean_env/scripted.py) the way the real REPL would:
+World mode serves a `ScriptedWorld` (doubles/scripted.py) the way the real REPL would:
   - `{"cmd": TEXT, "env"?: N}`: a new env id each time (0, 1, 2, ...).  A command without `env`
     builds a fresh environment and pays `--header-cost-ms` (the real REPL re-imports the
     header then); one in an existing env does not.  If TEXT contains a world theorem's statement
@@ -17,7 +17,7 @@ World mode serves a `ScriptedWorld` (lean_env/scripted.py) the way the real REPL
     step gives an error message, leftover goals give "unsolved goals".  `#print axioms NAME` at
     the start of a line reports `sorryAx` for a theorem proved with sorry or errors.
   - `{"tactic": T, "proofState": N}`: the world's transition of the first goal (a multi-line T
-    runs line by line, like a tactic sequence); a new proof
+    runs line by line, like a tactic sequence), after `--tactic-cost-ms` (Lean's time); a new proof
     state id (shared counter with sorries, as in the REPL); a failure answers
     `{"message": "Lean error:\\n<reason>"}`; `proofStatus` as the REPL reports it.
   - `pickleTo` / `unpickleEnvFrom` / `unpickleProofStateFrom` write and read small JSON files.
@@ -41,14 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from lean_env.scripted import ScriptedTheorem, ScriptedWorld
+from doubles.scripted import ScriptedTheorem, ScriptedWorld
+from lean_env.verify_text import declared_name
 
 FAULT_KINDS = ("crash", "hang", "garbage", "memory")
 
 
 def double_command(*args: str) -> list[str]:
     """The command line that starts the double with `args` (e.g. "--world", "W.json") in this Python."""
-    return [sys.executable, "-m", "lean_env.double", *args]
+    return [sys.executable, "-m", "doubles.repl_double", *args]
 GARBAGE = "scripted double: this is garbage, not JSON <<<\n\n"
 
 # ----------------------------------------------------------------------------- transcripts
@@ -136,11 +137,6 @@ def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=1)
 
 
-def _decl_name(statement: str, fallback: str) -> str:
-    m = re.match(r"\s*(?:theorem|lemma)\s+(\S+)", statement)
-    return m.group(1) if m else fallback
-
-
 def parse_tactic_block(text: str, start: int) -> tuple[list[Tactic], int]:
     """Tactics of the `by` block beginning at `text[start:]` and the offset where the block ends.
 
@@ -182,13 +178,14 @@ class WorldServer:
     """The REPL's answers for a scripted world (see the module docstring)."""
 
     def __init__(self, world: ScriptedWorld, faults: dict[str, str] | None = None,
-                 header_cost_ms: float = 0.0, hog_mb: int = 1024) -> None:
+                 header_cost_ms: float = 0.0, hog_mb: int = 1024, tactic_cost_ms: float = 0.0) -> None:
         self.world = world
         self.faults = {**world.faults, **(faults or {})}
         bad = {k: v for k, v in self.faults.items() if v not in FAULT_KINDS}
         if bad:
             raise ValueError(f"unknown fault kind(s) {bad}; use one of {', '.join(FAULT_KINDS)}")
         self.header_cost_ms = header_cost_ms
+        self.tactic_cost_ms = tactic_cost_ms
         self.hog_mb = hog_mb
         self.envs: list[EnvSnap] = []
         self.states: list[ProofSnap] = []
@@ -259,6 +256,8 @@ class WorldServer:
     def tactic(self, tactic: str, ps: Any) -> dict[str, Any]:
         if not isinstance(ps, int) or not 0 <= ps < len(self.states):
             return {"message": "Unknown proof state."}
+        if self.tactic_cost_ms > 0:
+            time.sleep(self.tactic_cost_ms / 1000.0)
         snap = self.states[ps]
         # a multi-line script is a tactic sequence, run step by step like Lean's `tacticSeq`
         script = "by\n" + textwrap.indent(textwrap.dedent(tactic.strip("\n")), "  ")
@@ -323,7 +322,10 @@ class WorldServer:
     def _theorem(self, text: str, t: ScriptedTheorem, at: int, decls: dict[str, list[str]],
                  messages: list[dict[str, Any]], sorries: list[dict[str, Any]]) -> int:
         """Elaborate one world theorem found at `at`; returns where the text after its proof starts."""
-        name = _decl_name(t.statement, t.name)
+        try:
+            name = declared_name(t.statement).name
+        except ValueError:  # an `example`: the world's name stands in
+            name = t.name
         name_at = text.find(name, at)
         stmt_end = at + len(t.statement)
         m = re.compile(r"\s*:=\s*").match(text, stmt_end)
@@ -435,10 +437,12 @@ def serve(handle: Any, stdin: IO[str], stdout: IO[str], raw_text: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lean_env.double", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m doubles.repl_double", description=__doc__.split("\n\n")[0])
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--world", help="scripted-world JSON file to serve")
     mode.add_argument("--replay", help="recorded session NAME.in (responses from NAME.expected.out)")
+    ap.add_argument("--tactic-cost-ms", type=float, default=0.0,
+                    help="world mode: sleep this long for every tactic request (Lean's elaboration time)")
     ap.add_argument("--header-cost-ms", type=float, default=0.0,
                     help="world mode: sleep this long for every command run without `env` (header elaboration)")
     for kind in ("crash", "hang", "garbage"):
@@ -453,16 +457,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             requests, responses = load_transcript(args.replay)
         except (OSError, ValueError) as e:
-            sys.stderr.write(f"lean_env.double: {e}\n")
+            sys.stderr.write(f"doubles.repl_double: {e}\n")
             return 2
         return serve(ReplayServer(requests, responses).handle, sys.stdin, sys.stdout, raw_text=True)
     try:
         world = ScriptedWorld.load(args.world)
         faults = {t: k for k, ts in (("crash", args.crash_on), ("hang", args.hang_on), ("garbage", args.garbage_on),
                                      ("memory", args.hog_on)) for t in ts}
-        server = WorldServer(world, faults, args.header_cost_ms, args.hog_mb)
+        server = WorldServer(world, faults, args.header_cost_ms, args.hog_mb, args.tactic_cost_ms)
     except (OSError, ValueError) as e:
-        sys.stderr.write(f"lean_env.double: {e}\n")
+        sys.stderr.write(f"doubles.repl_double: {e}\n")
         return 2
     return serve(server.handle, sys.stdin, sys.stdout, raw_text=False)
 

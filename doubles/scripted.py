@@ -10,7 +10,7 @@ A world file looks like this (see README and tests/data/worlds/):
 A state is the list of open goals; a tactic acts on the first goal and the goals it
 lists replace it (an empty list closes it); a string is a failure with that message;
 a tactic not listed fails with Lean's wording for an unknown step.  `proposals` is
-read by the scripted policy, never by the env.  The REPL double (`lean_env.double`)
+read by the scripted policy, never by the env.  The REPL double (`doubles.repl_double`)
 serves the same world over the REPL protocol.
 """
 

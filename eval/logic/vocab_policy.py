@@ -7,6 +7,10 @@ every fitting name, and gives all resulting candidates the same log-probability
 (-log of their number: the uniform distribution).  Best-first search with it is the
 "enumerate a fixed vocabulary" baseline that learned policies must beat.
 
+It lives with the logic benchmark (its templates are the benchmark's term steps) rather than in
+`prover/`: the benchmark's baseline (`eval.logic.baseline`) uses it, and `eval` sits below `prover`
+in the package layering (docs/architecture.md); `prover.factory` reaches it as the `vocab` spec.
+
 Template placeholders: `{h}` a hypothesis, `{x}` an individual, `{f}` a function, `{new}`/`{new2}` fresh hypothesis
 names, `{newx}` a fresh individual name.
 """
