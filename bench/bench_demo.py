@@ -67,8 +67,8 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.json")
     ap.add_argument("--only", choices=("before", "after"), help="run one variant")
     ap.add_argument("--limit", type=int, help="only the first N theorems of the split (a quick check)")
-    ap.add_argument("--policy-from", type=Path, help="a trained demo `policy` folder (same recipe) copied into "
-                    "both runs, so that step 3 reuses it instead of training (its time is then not measured)")
+    ap.add_argument("--policy-from", type=Path, help="a demo `policy` folder trained by this code with the same "
+                    "recipe, copied into both runs, so that step 3 reuses it instead of training (not timed then)")
     ap.add_argument("--threads", type=int, help="OMP_NUM_THREADS for both runs (torch's CPU threads); on a shared "
                     "2-core machine 2 threads stall each other when another process holds a core")
     ap.add_argument("--json", type=Path, help="also write the figures here")

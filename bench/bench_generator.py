@@ -90,7 +90,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=16, help="beams (candidates) per state")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2, help="runs per variant (the fastest is kept)")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads, for both engines (GenerationConfig.threads)")
     ap.add_argument("--bound-rows", type=int, default=256)
     ap.add_argument("--bound-len", type=int, default=96)
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -105,7 +105,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or train_tiny(tmp, args.fmt or "tactic")
         policies = {eng: ModelPolicy.load(model, fmt=args.fmt, device="cpu", config=GenerationConfig(
-            num_beams=args.n, max_new_tokens=args.max_new_tokens, batch_size=max(1, args.states), engine=eng))
+            num_beams=args.n, max_new_tokens=args.max_new_tokens, batch_size=max(1, args.states), engine=eng,
+            threads=args.threads))
             for eng in ("hf", "fast")}
     ref = policies["hf"]
     print(f"model {model}: {ref.num_parameters / 1e6:.2f}M parameters, {len(states)} states x {args.n} beams, "

@@ -7,6 +7,7 @@
     load_dataset("proofnet:FILE[:valid]")      ProofNet in DeepSeek-Prover's JSONL form (header, informal_prefix, ...)
     load_dataset("putnambench:DIR")            a PutnamBench checkout (its lean4/src/*.lean, one problem a file)
     load_dataset("logic:valid")                the real-Lean logic benchmark (eval.logic.load_split)
+    load_dataset("logic:train+extra")          splits joined by '+' (extra: the extra training theorems)
     load_dataset("scripted:WORLD.json")        the theorems of a scripted world (tests, demos)
     load_dataset("jsonl:FILE[:test]") or a path   any JSONL of theorems ({"name", "header", "formal_statement"});
                                                DeepSeek's/Goedel's minif2f.jsonl: one split by its `split` field
@@ -84,11 +85,18 @@ def _load_jsonl_spec(arg: str) -> list[Theorem]:
 
 
 def load_logic(split: str) -> list[Theorem]:
-    if split not in LOGIC_SPLITS:
-        raise ValueError(f"logic split must be one of {', '.join(LOGIC_SPLITS)}, got {split!r}")
+    """One split, or several joined by '+' (`logic:train+extra`), in that order."""
+    parts = split.split("+")
+    for part in parts:
+        if part not in LOGIC_SPLITS:
+            raise ValueError(f"logic split must be one of {', '.join(LOGIC_SPLITS)} (or several joined by '+'), "
+                             f"got {part!r}")
     from eval.logic import load_split
 
-    return load_split(split)
+    theorems = [t for part in parts for t in load_split(part)]
+    if len(parts) > 1:
+        _check_unique(theorems, f"logic:{split}")
+    return theorems
 
 
 def load_scripted(path: str) -> list[Theorem]:

@@ -74,6 +74,13 @@ class EIConfig:
     tiny_size: str = "tiny"
     seed_fraction: float = 0.1  # share of the training split whose reference proofs are the seed set
     seed_count: int | None = None  # or an exact number of seed theorems
+    # or every training theorem of difficulty <= seed_max_difficulty (an easy-only initial policy; the
+    # harder ones form the pool, searched without their reference proofs)
+    seed_max_difficulty: int | None = None
+    # a curriculum by difficulty: round r searches the pool theorems of difficulty at most
+    # seed_max_difficulty + (r + 1) x difficulty_step (None: the whole pool every round)
+    difficulty_step: int | None = None
+    canonical_names: bool = False  # the seed set's generated logic proofs get predictable binder names
     # search
     env: str = "lean-term"
     env_workers: int = 1
@@ -134,6 +141,8 @@ class EIConfig:
                 raise bad(f"{name} must be an integer >= {0 if name == 'rounds' else 1}, got {v!r}")
         if not 0.0 <= self.seed_fraction <= 1.0:
             raise bad(f"seed_fraction must be in [0, 1], got {self.seed_fraction}")
+        if self.difficulty_step is not None and (self.seed_max_difficulty is None or self.difficulty_step < 1):
+            raise bad("difficulty_step needs seed_max_difficulty and must be >= 1")
         if self.strategy not in STRATEGIES:
             raise bad(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if self.fmt not in FORMATS:
@@ -275,7 +284,11 @@ class _Run:
         self.env_id = env_identity(cfg.env, lean=cfg.lean)
         train = self._easy(load_dataset(cfg.train))
         self.valid = self._easy(load_dataset(cfg.valid))[: cfg.valid_limit]
-        self.seed_set = pick_seed_set(train, cfg.seed_fraction, cfg.seed_count, cfg.seed)
+        if cfg.seed_max_difficulty is not None:
+            self.seed_set = [t for t in train if t.extra.get("reference_proof")
+                             and t.extra.get("difficulty", 0) <= cfg.seed_max_difficulty]
+        else:
+            self.seed_set = pick_seed_set(train, cfg.seed_fraction, cfg.seed_count, cfg.seed)
         seed_names = {t.name for t in self.seed_set}
         rest = [t for t in train if t.name not in seed_names]
         if cfg.train_limit is not None and cfg.train_limit < len(rest):  # a random pool, in file order
@@ -323,7 +336,9 @@ class _Run:
         d.mkdir(exist_ok=True)
         f = d / "examples.jsonl"
         if not f.is_file():
-            proofs = [(t, list(t.extra["reference_proof"])) for t in self.seed_set]
+            from eval.logic.examples import reference_proof
+
+            proofs = [(t, reference_proof(t, self.cfg.canonical_names)) for t in self.seed_set]
             env = self.env_factory()
             try:
                 states = replay_states(env, proofs)
@@ -440,16 +455,21 @@ class _Run:
 
     def to_search(self, r: int, history: list[dict[str, set[str]]]) -> list[Theorem]:
         """The pool minus what earlier rounds solved (unless search_solved; then, with curriculum,
-        minus what every earlier round solved or skipped)."""
+        minus what every earlier round solved or skipped); with difficulty_step, only the theorems
+        round r's difficulty cap lets in."""
+        pool = self.pool
+        if self.cfg.difficulty_step is not None:
+            cap = (self.cfg.seed_max_difficulty or 0) + (r + 1) * self.cfg.difficulty_step
+            pool = [t for t in pool if t.extra.get("difficulty", 0) <= cap]
         if not history:
-            return list(self.pool)
+            return list(pool)
         if not self.cfg.search_solved:
             done = set().union(*(h["solved"] for h in history))
         elif self.cfg.curriculum:
             done = set.intersection(*(h["solved"] | h["skipped"] for h in history))
         else:
             done = set()
-        return [t for t in self.pool if t.name not in done]
+        return [t for t in pool if t.name not in done]
 
 
 def _solved(rows: Iterable[dict]) -> set[str]:

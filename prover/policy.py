@@ -19,13 +19,14 @@ checkpoints, anything else falls back to "hf").
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ from thoughts.format import (
 log = logging.getLogger(__name__)
 
 ENGINES = ("fast", "hf")
+# Below this many parameters a model's products are too small to split across threads: on CPU it
+# generates with one torch thread (measured on a shared 2-core machine: never slower idle, 10-30x
+# faster while another process holds a core, when two threads wait on each other every op)
+SMALL_MODEL = 20_000_000
 FORMAT_FILE = "prover_format.json"  # written next to a trained checkpoint: which prompt format it speaks
 
 
@@ -66,6 +71,7 @@ class GenerationConfig:
     max_prompt_tokens: int = 1024  # longer prompts lose their beginning (the end holds the delimiter)
     dedup: bool = True
     engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate
+    threads: int = 0  # torch CPU threads while generating; 0: one for a CPU model under SMALL_MODEL, else torch's
 
     def __post_init__(self) -> None:
         self.stop = tuple(self.stop)
@@ -78,6 +84,8 @@ class GenerationConfig:
             raise ValueError("max_new_tokens, batch_size and max_prompt_tokens must be positive")
         if self.num_beams < 0:
             raise ValueError(f"num_beams must be >= 0, got {self.num_beams}")
+        if self.threads < 0:
+            raise ValueError(f"generation config: threads must be >= 0, got {self.threads}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "generation config") -> GenerationConfig:
@@ -279,7 +287,7 @@ class ModelPolicy:
         self._rng_calls += 1
         seed = hash((self.config.seed, self._rng_calls)) & 0x7FFFFFFF
         devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), self._cpu_threads():
             torch.manual_seed(seed)
             for i in range(0, len(order), bs):
                 idx = order[i:i + bs]
@@ -288,6 +296,25 @@ class ModelPolicy:
         self.stats.prompts += len(prompts)
         self.stats.model_seconds += time.perf_counter() - t0
         return [s or [] for s in out]
+
+    @contextlib.contextmanager
+    def _cpu_threads(self) -> Iterator[None]:
+        """torch's CPU thread count for one generate call (`config.threads`; 0: one for a small model
+        on CPU, else unchanged), restored afterwards."""
+        import torch
+
+        want = self.config.threads
+        if want == 0 and self.device == "cpu" and self.num_parameters < SMALL_MODEL:
+            want = 1
+        have = torch.get_num_threads()
+        if want == 0 or want == have:
+            yield
+            return
+        torch.set_num_threads(want)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(have)
 
     def _generate_chunk(self, prompts: list[str], n: int) -> list[list[Sample]]:
         import torch

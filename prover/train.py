@@ -423,7 +423,7 @@ def fit(model: Any, tokenizer: Any, out: Path, config: TrainConfig, n_examples: 
         for old in _checkpoints(out)[: -config.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()  # wall and CPU time of this process (all its threads)
     bar = tqdm(total=total, initial=start, desc=desc, unit="step", disable=not progress)
     for step in range(start, total):
         loss_total, fields = step_loss(plan[step])
@@ -438,7 +438,8 @@ def fit(model: Any, tokenizer: Any, out: Path, config: TrainConfig, n_examples: 
         if done % config.log_every == 0 or done == total:
             append_jsonl(out / "train_log.jsonl", {"step": done, "epoch": step // steps_per_epoch, "loss": loss_total,
                                                    "lr": sched.get_last_lr()[0], **fields,
-                                                   "seconds": round(time.perf_counter() - t0, 3)})
+                                                   "seconds": round(time.perf_counter() - t0, 3),
+                                                   "cpu_seconds": round(time.process_time() - c0, 3)})
         if evaluate is not None and config.eval_every and done % config.eval_every == 0 and done < total:
             append_jsonl(out / "train_log.jsonl", {"step": done, "val_loss": evaluate(),
                                                    "seconds": round(time.perf_counter() - t0, 3)})

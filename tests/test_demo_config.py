@@ -69,3 +69,27 @@ def test_bad_recipes_raise_naming_the_problem(tmp_path: Path, bad: dict, words: 
 def test_missing_recipe_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="demo config not found"):
         DemoConfig.load(tmp_path / "nope.json")
+
+
+def test_extra_theorems_decoding_and_a_stale_examples_file(tmp_path: Path) -> None:
+    from core.jsonl import write_jsonl_atomic
+    from eval.logic import EXTRA, load_split
+    from prover.commands.demo import check_examples, training_theorems
+
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps({"extra_theorems": 5, "decoding": "sample", "n": 4, "generation": {"temperature": 0.8}}))
+    cfg = DemoConfig.load(path)
+    names = [t.name for t in training_theorems(cfg)]
+    assert len(names) == 292 + 5 and names[-5:] == [t.name for t in load_split(EXTRA)[:5]]
+    spec = eval_spec(cfg, Path("m"), _args("--out", str(tmp_path)))
+    assert spec.generation["num_beams"] == 0 and spec.generation["temperature"] == 0.8
+    ex = tmp_path / "examples.jsonl"
+    write_jsonl_atomic(ex, [{"theorem": n, "state": "s", "tactic": "t"} for n in names])
+    check_examples(ex, training_theorems(cfg))
+    with pytest.raises(ValueError, match="made for another recipe"):
+        check_examples(ex, training_theorems(DemoConfig(extra_theorems=0)))
+    for bad, words in (({"decoding": "greedy"}, "decoding must be one of"), ({"extra_theorems": -1}, "extra_theorems"),
+                       ({"extra_theorems": 10**6}, "logic:extra has")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=words):
+            training_theorems(DemoConfig.load(path))

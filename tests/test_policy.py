@@ -322,11 +322,14 @@ def test_fast_engine_matches_a_grouped_query_model_with_biases(tmp_path: Path, t
     with torch.inference_mode():
         cache = _Cache(2, 3, 2, length + 2, dec.head_dim, dec.embed)
         first = dec.logits(dec.forward(ids, torch.arange(length)[None].repeat(3, 1), cache, None))
-        ref = model(ids, use_cache=True)
+        # logits of the last position only, as generate() asks for them (logits_to_keep=1): a product
+        # over every position takes another BLAS path on some CPUs, with other rounding
+        ref = model(ids, use_cache=True, logits_to_keep=1)
         assert torch.equal(first, ref.logits[:, -1])
         step = torch.tensor([[5], [6], [7]])
         nxt = dec.logits(dec.forward(step, torch.full((3, 1), length), cache, None))
-        ref2 = model(step, cache=ref.past_key_values, position_ids=torch.full((3, 1), length), use_cache=True)
+        ref2 = model(step, cache=ref.past_key_values, position_ids=torch.full((3, 1), length), use_cache=True,
+                     logits_to_keep=1)
         assert torch.equal(nxt, ref2.logits[:, -1])
     model.save_pretrained(tmp_path / "gqa")
     tok.save_pretrained(tmp_path / "gqa")
@@ -370,3 +373,26 @@ def test_fast_engine_follows_weights_changed_in_place(trained) -> None:
                                                                               engine="hf"), "cpu")
     after = fast.generate(prompts, 3)
     assert after == ref.generate(prompts, 3) and after != before
+
+
+def test_a_small_model_generates_on_one_cpu_thread_and_the_setting_is_restored(trained, monkeypatch) -> None:
+    final, rows = trained
+    seen: list[int] = []
+    policy = ModelPolicy.load(final, config=GenerationConfig(temperature=0, max_new_tokens=8), device="cpu")
+    real = policy._generate_chunk
+
+    def chunk(prompts, n):
+        seen.append(torch.get_num_threads())
+        return real(prompts, n)
+
+    monkeypatch.setattr(policy, "_generate_chunk", chunk)
+    torch.set_num_threads(2)
+    try:
+        one = policy.propose([State((rows[0]["state"],))], 1)
+        assert seen == [1] and torch.get_num_threads() == 2
+        policy.config = GenerationConfig(temperature=0, max_new_tokens=8, threads=2)
+        assert policy.propose([State((rows[0]["state"],))], 1) == one and seen == [1, 2]
+    finally:
+        torch.set_num_threads(1)
+    with pytest.raises(ValueError, match="threads"):
+        GenerationConfig(threads=-1)

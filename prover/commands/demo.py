@@ -42,8 +42,10 @@ class DemoConfig:
     fmt: str = "tactic"
     train_steps: int = 800
     extra_theorems: int = 0  # the first N theorems of logic:extra join logic:train as training data
+    canonical_names: bool = False  # generated reference proofs get predictable binder names (eval/logic/binders.py)
     valid_loss: bool = True  # validation loss during training, on the valid split's reference steps
     decoding: str = "beam"  # "beam": n beams (deterministic); "sample": n samples (generation's temperature)
+    save_trees: bool = False  # keep every search tree (DIR/eval/trees.jsonl): DPO pairs, dry-search analysis
     n: int = 8
     budget: str = "expansions=32"
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"tactic": 32, "thought": 96})
@@ -132,7 +134,7 @@ def eval_spec(cfg: DemoConfig, model: Path, args: argparse.Namespace) -> EvalSpe
         generation={"num_beams": cfg.n if cfg.decoding == "beam" else 0, "max_new_tokens": cfg.max_new_tokens[cfg.fmt],
                     **cfg.generation},
         fmt=cfg.fmt, device="cpu", workers=args.workers, limit=args.limit, lean=args.lean,
-        label=f"demo best-first/{cfg.fmt}", progress=not args.no_progress,
+        label=f"demo best-first/{cfg.fmt}", progress=not args.no_progress, save_trees=cfg.save_trees,
     )
 
 
@@ -180,11 +182,12 @@ def run(args: argparse.Namespace) -> int:
         env = make_env("lean-term", lean=args.lean)
         try:
             if not examples.is_file():
-                rows = reference_examples(env, theorems)
+                rows = reference_examples(env, theorems, canonical_names=cfg.canonical_names)
                 write_jsonl_atomic(examples, rows)
                 print(f"[1/4] {len(rows)} training steps from the reference proofs of {what} -> {examples}")
             if cfg.valid_loss and not valid_examples.is_file():
-                write_jsonl_atomic(valid_examples, reference_examples(env, load_split("valid")))
+                write_jsonl_atomic(valid_examples, reference_examples(env, load_split("valid"),
+                                                                      canonical_names=cfg.canonical_names))
         finally:
             env.close()
     else:
