@@ -167,14 +167,15 @@ def dpo(sft_label: str, cfg_path: Path, out: Path, split: str, label: str | None
     gen = {"num_beams": demo.n if demo.decoding == "beam" else 0, "max_new_tokens": demo.max_new_tokens[demo.fmt],
            **demo.generation}
 
-    def evaluation(dataset: str, model: Path, where: Path, trees: bool, limit: int | None = None) -> None:
+    def evaluation(dataset: str, model: Path, where: Path, trees: bool, budget: str, limit: int | None = None) -> None:
         run_eval(EvalSpec(dataset=dataset, env="lean-term", policy=f"model:{model}", strategy="best-first",
-                          out=where, budget=spec.get("pair_budget", demo.budget) if trees else demo.budget,
+                          out=where, budget=budget,
                           config={"n": demo.n, **demo.search}, generation=gen, fmt=demo.fmt, device="cpu",
                           limit=limit, label=label, progress=False, save_trees=trees))
 
     t0 = time.perf_counter()
-    evaluation(spec["pair_dataset"], policy, run_dir / "pair_search", True, spec.get("pair_limit"))
+    evaluation(spec["pair_dataset"], policy, run_dir / "pair_search", True, spec.get("pair_budget", demo.budget),
+               spec.get("pair_limit"))
     pairs_file = run_dir / "pairs.jsonl"
     if not pairs_file.is_file():
         cfg = DPOTrainConfig.from_dict(spec["dpo"], where=f"{cfg_path} 'dpo'")
@@ -185,7 +186,7 @@ def dpo(sft_label: str, cfg_path: Path, out: Path, split: str, label: str | None
     final = train_dpo(pairs_file, policy, run_dir / "dpo", cfg, progress=False)
     dpo_seconds = time.perf_counter() - c0
     results = run_dir / ("eval" if split == "valid" else f"eval-{split}")
-    evaluation(f"logic:{split}", final, results, demo.save_trees)
+    evaluation(f"logic:{split}", final, results, demo.save_trees, demo.budget)  # the SFT run's budget
     row = summarise(label, cfg_path, run_dir, split, time.perf_counter() - t0, results=results / "results.jsonl",
                     sft_dir=sft_dir)
     log = read_json(final / "dpo_log.json", "dpo log")
@@ -219,8 +220,8 @@ def tree_shape(trees_file: Path) -> dict:
             if not n.get("expanded"):
                 continue
             expanded += 1
-            k_new = sum(1 for e in out_edges.get(n["id"], []) if first_parent.get(e["target"]) == n["id"]
-                        and not by_id[e["target"]].get("no_goals"))
+            k_new = len({e["target"] for e in out_edges.get(n["id"], []) if first_parent.get(e["target"]) == n["id"]
+                         and not by_id[e["target"]].get("no_goals")})  # distinct states first reached here
             new += k_new
             seen += len(out_edges.get(n["id"], [])) - k_new
             per_node_new.append(k_new)
@@ -301,6 +302,48 @@ def plot(runs: list[tuple[str, Path]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def ei_summary(runs: list[Path], path: Path | None = None) -> str:
+    """Expert iteration across seeds: per run and round, the solved count of its `valid` split (with
+    the Wilson 95% interval) and of the training pool; a plot of the former when `path` is given."""
+    from core.jsonl import read_jsonl
+    from eval.metrics import wilson_interval
+
+    lines = ["| run | round | searched | pool solved (cum.) | eval solved | 95% interval | examples | round s |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
+    curves = []
+    for run in runs:
+        ms = list(read_jsonl(run / "metrics.jsonl"))
+        curves.append((run.name, ms))
+        for m in ms:
+            ci = wilson_interval(m["valid_solved"], m["valid_total"])
+            lo, hi = ci.low, ci.high
+            lines.append(f"| {run.name} | {m['round']} | {m['train_searched']} | {m['train_solved']} "
+                         f"({m['train_solved_cum']}) | {m['valid_solved']}/{m['valid_total']} | "
+                         f"[{100 * lo:.1f}, {100 * hi:.1f}]% | {m['examples_trained_on']} | {m['round_seconds']:.0f} |")
+    if path is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, ms in curves:
+            xs = [m["round"] for m in ms]
+            ys = [m["valid_solved"] / m["valid_total"] for m in ms]
+            err = [(e.low, e.high) for e in (wilson_interval(m["valid_solved"], m["valid_total"]) for m in ms)]
+            low = [y - lo for y, (lo, _) in zip(ys, err, strict=True)]
+            high = [hi - y for y, (_, hi) in zip(ys, err, strict=True)]
+            ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=name)
+        ax.set(xlabel="round", ylabel="share solved (95% Wilson interval)", ylim=(0, 1))
+        ax.set_xticks(sorted({m["round"] for _, ms in curves for m in ms}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -325,6 +368,16 @@ def main() -> int:
     pl.add_argument("--run", nargs=2, action="append", metavar=("LABEL", "RESULTS"), required=True)
     pl.add_argument("--to", type=Path, required=True)
     pl.add_argument("--title", default="")
+    a = sub.add_parser("add", help="a levers row for a `prover eval` run of an SFT run's policy (other decoding)")
+    a.add_argument("label")
+    a.add_argument("results", type=Path, help="the eval's results.jsonl")
+    a.add_argument("--sft", required=True, help="the SFT run's label (folder under OUT)")
+    a.add_argument("--out", type=Path, default=Path("runs/learn"))
+    a.add_argument("--split", default="valid", choices=("valid", "test"))
+    a.add_argument("--note", default="", help="what differs from the SFT run (recorded in the row)")
+    e = sub.add_parser("ei", help="expert iteration across seeds: table (and --to plot)")
+    e.add_argument("runs", type=Path, nargs="+", help="EI run directories")
+    e.add_argument("--to", type=Path, default=None)
     t = sub.add_parser("trees")
     t.add_argument("trees", type=Path, nargs="+")
     args = ap.parse_args()
@@ -333,6 +386,17 @@ def main() -> int:
         return 0
     if args.cmd == "plot":
         plot([(label, Path(f)) for label, f in args.run], args.to, args.title)
+        return 0
+    if args.cmd == "add":
+        from core.jsonl import append_jsonl
+
+        row = summarise(args.label, args.results, args.out / args.sft, args.split, 0.0, results=args.results)
+        row.update({"sft": args.sft, "note": args.note})
+        append_jsonl(args.out / "levers.jsonl", row)
+        print(json.dumps({k: row[k] for k in ("label", "split", "solved", "theorems", "ci95", "solved_at", "env_calls")}))
+        return 0
+    if args.cmd == "ei":
+        print(ei_summary(args.runs, args.to), end="")
         return 0
     if args.cmd == "trees":
         for f in args.trees:

@@ -60,3 +60,18 @@ def test_best_first_with_the_vocabulary_proves_easy_theorems(lean_toolchain):
     assert all(r.status == "proved" for r in results), [(r.name, r.status) for r in results]
     rows = [r.to_row() for r in results]
     assert solved_at(rows, [0, 4]) == {0: 0, 4: 3}
+
+
+def test_baseline_command_passes_no_progress_through(tmp_path, monkeypatch) -> None:
+    import eval.logic.baseline as baseline
+
+    seen: dict = {}
+
+    def fake_run(split, max_expansions, out_dir, **kw):
+        seen.update(kw, split=split, max_expansions=max_expansions)
+        return [{"status": "proved", "first_proof_at": {"expansions": 3}, "difficulty": 2, "expansions": 3}]
+
+    monkeypatch.setattr(baseline, "run", fake_run)
+    assert baseline.main(["--split", "test", "--max-expansions", "8", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert seen["progress"] is False and seen["split"] == "test" and seen["max_expansions"] == 8
+    assert (tmp_path / "solved.png").is_file()

@@ -87,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/logic_baseline"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--lean", default=None)
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar (logs of a job not on a terminal)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
-        rows = run(args.split, args.max_expansions, args.out, workers=args.workers, lean=args.lean)
+        rows = run(args.split, args.max_expansions, args.out, workers=args.workers, lean=args.lean,
+                   progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:  # another run in --out, stale rows, bad settings
         print(f"logic baseline: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,52 @@
+"""The experiment script of issue 15: its tree statistics, levers rows and expert-iteration table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("learn_sweep", REPO / "scripts" / "learn_sweep.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _tree(proved: bool) -> dict:
+    fail = {"tactic": "bad", "thought": "", "logprob": -1.0, "kind": "tactic_error", "message": "x"}
+    nodes = [{"id": "n0", "goals": "⊢ p", "status": "proved" if proved else "failed", "expanded": True,
+              "failures": [fail, dict(fail, kind="no_progress")]},
+             {"id": "n1", "goals": "⊢ q", "status": "open", "expanded": not proved, "failures": []}]
+    edges = [{"source": "n0", "target": "n1", "tactic": "t", "thought": ""},
+             {"source": "n0", "target": "n1", "tactic": "t2", "thought": ""}]
+    return {"nodes": nodes, "edges": edges}
+
+
+def test_tree_shape_counts_new_and_seen_children_failures_and_how_searches_end(tmp_path: Path) -> None:
+    f = tmp_path / "trees.jsonl"
+    f.write_text("".join(json.dumps({"name": f"t{i}", "attempt": 0, **_tree(i == 0)}) + "\n" for i in range(2)))
+    shape = _script().tree_shape(f)
+    assert shape["searches"] == 2 and shape["ends"] == {"proved": 1, "dry": 1, "budget": 0}
+    assert shape["expanded"] == 3  # n0 twice, n1 once
+    assert shape["new_children_per_expansion"] == round(2 / 3, 2)  # n1 first reached from n0, per tree
+    assert shape["seen_children_per_expansion"] == round(2 / 3, 2)  # the second edge to n1
+    assert shape["failures_per_expansion"] == {"no_progress": round(2 / 3, 2), "tactic_error": round(2 / 3, 2)}
+    assert shape["expansions_with_no_new_child"] == round(1 / 3, 3)
+
+
+def test_ei_summary_gives_every_round_with_its_interval_and_a_plot(tmp_path: Path) -> None:
+    run = tmp_path / "ei_s0"
+    run.mkdir()
+    rows = [{"round": r, "train_searched": 10, "train_solved": r, "train_solved_cum": r * 2, "valid_solved": 20 + r,
+             "valid_total": 58, "examples_trained_on": 100 + r, "round_seconds": 60.0} for r in range(3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in rows))
+    table = _script().ei_summary([run], tmp_path / "ei.png")
+    lines = table.strip().splitlines()
+    assert len(lines) == 2 + 3 and "| ei_s0 | 2 | 10 | 2 (4) | 22/58 |" in lines[-1]
+    assert "[26.6, 50.8]%" in lines[-1]  # Wilson 95% for 22/58
+    assert (tmp_path / "ei.png").stat().st_size > 0
