@@ -234,14 +234,17 @@ def _clamp(resource_id: int, soft: int, hard: int) -> tuple[int, int]:
     return soft, hard
 
 
-def child_limits(limits: ChildLimits | None) -> Callable[[], None]:
-    """The `preexec_fn` that applies `limits` and the parent-death signal in the child.
+def child_limits(limits: ChildLimits | None, death_signal: bool = True) -> Callable[[], None]:
+    """The `preexec_fn` that applies `limits` and (with `death_signal`) the parent-death signal in
+    the child.  The kernel sends that signal when the *thread* that started the child ends, so a
+    child that outlives the thread starting it (a REPL started by a pool's worker thread) must
+    not ask for it.
 
     Everything is computed here, in the parent: the function itself runs between fork and exec,
     where it must not import, log or take locks.
     """
     parent = os.getpid()
-    prctl = _PRCTL
+    prctl = _PRCTL if death_signal else None
     cpu = as_space = None
     if limits is not None and limits.cpu_s is not None:
         cpu = _clamp(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 2)

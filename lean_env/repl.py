@@ -37,7 +37,13 @@ from lean_env.errors import (
     LeanProtocolError,
     LeanTimeout,
 )
-from lean_env.process import kill_process_group, tree_rss_mb
+from lean_env.process import (
+    ChildLimits,
+    address_space_limit_mb,
+    child_limits,
+    kill_process_group,
+    tree_rss_mb,
+)
 
 log = logging.getLogger(__name__)
 
@@ -280,12 +286,26 @@ class ReplClient:
         """Resident size of the REPL's process tree now (MiB); 0 when not running."""
         return tree_rss_mb(self._proc.popen.pid) if self._proc is not None else 0.0
 
+    def child_limits(self) -> ChildLimits:
+        """The kernel limits of the REPL process: its address space (`memory_mb` plus Lean's
+        per-thread reserve, as for `lean` itself: lean_env.process).  No CPU-seconds limit: the
+        process lives across many requests, each bounded by its own timeout.  Started from the
+        main thread it also gets the parent-death signal; started from another thread it does
+        not (see `child_limits`), and relies on the REPL ending at EOF on its stdin when the
+        parent dies."""
+        space = address_space_limit_mb(self.memory_mb) if self.memory_mb is not None else 0
+        return ChildLimits(cpu_s=None, address_space_mb=space or None)
+
     def _spawn(self) -> None:
         try:
             popen = subprocess.Popen(
                 self.argv, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 bufsize=0, start_new_session=True,
                 env={**os.environ, **self.env_vars} if self.env_vars else None,
+                # the parent-death signal only from the main thread: the kernel sends it when the
+                # starting thread ends, and a pool's worker threads end before their REPLs
+                preexec_fn=child_limits(self.child_limits(),
+                                        death_signal=threading.current_thread() is threading.main_thread()),
             )
         except OSError as e:
             raise LeanNotFound(f"cannot start the REPL `{' '.join(self.argv)}`: {e}") from None

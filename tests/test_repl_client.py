@@ -209,3 +209,42 @@ def test_a_process_that_never_reads_cannot_block_the_write() -> None:
         with pytest.raises(LeanTimeout, match="room for the request"):
             c.command("x" * (4 << 20), timeout=0.5)    # far more than a pipe buffer holds
         assert time.monotonic() - t0 < 3.0 and not c.alive
+
+
+@pytest.mark.parametrize("from_thread", [False, True])
+def test_the_repl_process_carries_kernel_limits_and_dies_with_its_parent(tmp_path: Path, from_thread: bool) -> None:
+    """RLIMIT_AS from `memory_mb` (as for `lean`), no CPU limit (one process serves many requests);
+    a SIGKILLed parent takes the REPL with it: PR_SET_PDEATHSIG when the main thread started it, the
+    end of its stdin when a worker thread did (the signal would fire when that thread ends)."""
+    import subprocess
+    import sys
+
+    from lean_env.process import address_space_limit_mb
+
+    with _client(memory_mb=2000) as c:
+        assert c.pid is not None
+        limits = Path(f"/proc/{c.pid}/limits").read_text().splitlines()
+        space = next(line for line in limits if line.startswith("Max address space")).split()
+        cpu = next(line for line in limits if line.startswith("Max cpu time")).split()
+        assert int(space[3]) == address_space_limit_mb(2000) << 20 and cpu[3] == "unlimited"
+    pid_file = tmp_path / "pid"
+    code = ("import sys, time; from pathlib import Path; from doubles.repl_double import double_command; "
+            "from lean_env.repl import ReplClient; "
+            f"c = ReplClient(double_command('--world', {str(BACKOFF)!r}), cwd={str(REPO)!r}); "
+            + ("import threading; t = threading.Thread(target=c.start); t.start(); t.join(); " if from_thread
+               else "c.start(); ")
+            + f"Path({str(pid_file)!r}).write_text(str(c.pid)); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = psutil.Process(int(pid_file.read_text()))
+        time.sleep(0.5)  # the starting thread has ended: the REPL must still be serving
+        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        parent.kill()
+        parent.wait(10)
+        child.wait(5)  # gone: psutil.TimeoutExpired otherwise
+        assert not child.is_running()
+    finally:
+        parent.kill()
