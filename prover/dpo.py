@@ -22,7 +22,6 @@ format file, so `model:OUT/final` is a policy like any SFT checkpoint.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -157,7 +156,7 @@ def train_dpo(pairs: Sequence[dict[str, Any]] | str | Path, init: str | Path, ou
     from trl import DPOConfig, DPOTrainer
 
     from core.jsonl import read_jsonl
-    from eval.identity import bind_run
+    from eval.identity import bind_run, digest
     from prover.device import resolve_device
     from prover.policy import FORMAT_FILE, load_model_and_tokenizer, read_format
     from prover.train import _save_model_dir
@@ -168,9 +167,9 @@ def train_dpo(pairs: Sequence[dict[str, Any]] | str | Path, init: str | Path, ou
     out = Path(out_dir)
     final = out / "final"
     out.mkdir(parents=True, exist_ok=True)
-    digest = _digest(rows)
     bound = final.is_dir() or any(out.glob("checkpoint-*"))
-    bind_run(out / "run.json", {"config": asdict(config), "init": str(init), "pairs": digest},
+    pairs_digest = digest([[r[k] for k in PAIR_FIELDS[:3]] for r in rows])
+    bind_run(out / "run.json", {"config": asdict(config), "init": str(init), "pairs": pairs_digest},
              ignore={"config.device", "config.log_every", "config.save_every"}, bound=bound, what="DPO run",
              hint="use a new output folder")
     if (final / "config.json").is_file():
@@ -213,11 +212,3 @@ def train_dpo(pairs: Sequence[dict[str, Any]] | str | Path, init: str | Path, ou
     log.info("DPO: %d pairs, %d steps, loss %.4f -> %s", len(fits), result.global_step, result.training_loss, final)
     return final
 
-
-def _digest(rows: Sequence[dict[str, Any]]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for r in rows:
-        h.update(json.dumps([r["prompt"], r["chosen"], r["rejected"]], ensure_ascii=False).encode())
-    return h.hexdigest()[:16]

@@ -56,18 +56,17 @@ def stage(cfg: object, cache: Path, run_dir: Path) -> None:
     from prover.commands.demo import training_theorems
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "_canon" if cfg.canonical_names else ""  # type: ignore[attr-defined]
     ex = run_dir / "examples.jsonl"
     if not ex.is_file():
         names = [t.name for t in training_theorems(cfg)]  # type: ignore[arg-type]
         by: dict[str, list[dict]] = {}
-        suffix = "_canon" if cfg.canonical_names else ""  # type: ignore[attr-defined]
         for split in ("train", "extra"):
             for r in read_jsonl(cache / f"{split}{suffix}.jsonl"):
                 by.setdefault(r["theorem"], []).append(r)
         write_jsonl_atomic(ex, [r for n in names for r in by.get(n, [])])
     va = run_dir / "valid_examples.jsonl"
     if not va.is_file():
-        suffix = "_canon" if cfg.canonical_names else ""  # type: ignore[attr-defined]
         write_jsonl_atomic(va, list(read_jsonl(cache / f"valid{suffix}.jsonl")))
 
 
@@ -77,14 +76,13 @@ def summarise(label: str, cfg_path: Path, run_dir: Path, split: str, wall: float
     training log (RUN, or `sft_dir`)."""
     from core.jsonl import read_json, read_jsonl
     from eval.metrics import wilson_interval
+    from eval.sweep import solve_curve
 
     rows = list(read_jsonl(results or run_dir / "eval" / "results.jsonl"))
     sft_dir = sft_dir or run_dir
     n = len(rows)
-    solved = {}
-    for b in BUDGETS:
-        k = sum(1 for r in rows if r.get("status") == "proved" and r["first_proof_at"]["expansions"] <= b)
-        solved[b] = k
+    by_expansions = solve_curve(rows, "expansions")
+    solved = {b: by_expansions.solved_at(b) for b in BUDGETS}
     log = [json.loads(x) for x in (sft_dir / "policy" / "train_log.jsonl").read_text().splitlines()]
     train_rows = [x for x in log if "loss" in x]
     val = [x for x in log if "val_loss" in x]
@@ -99,7 +97,7 @@ def summarise(label: str, cfg_path: Path, run_dir: Path, split: str, wall: float
         "statuses": statuses,
         "env_calls": sum(int(r.get("env_calls", 0)) for r in rows),
         "expansions": sum(int(r.get("expansions", 0)) for r in rows),
-        "env_calls_solved": sorted(int(r["first_proof_at"]["env_calls"]) for r in rows if r.get("status") == "proved"),
+        "env_calls_solved": [int(c) for c in solve_curve(rows, "env_calls").costs],
         "train_seconds": train_rows[-1]["seconds"] if train_rows else None,
         "train_cpu_seconds": train_rows[-1].get("cpu_seconds") if train_rows else None,
         "train_loss": train_rows[-1]["loss"] if train_rows else None,
@@ -241,15 +239,6 @@ def tree_shape(trees_file: Path) -> dict:
             "expansions_with_no_new_child": round(sum(1 for k in per_node_new if k == 0) / max(expanded, 1), 3)}
 
 
-def lean_calls_curve(results: Path, budgets: tuple[int, ...]) -> dict[int, int]:
-    """Solved within each Lean-call budget (first_proof_at.env_calls: best-first is prefix-monotone)."""
-    from core.jsonl import read_jsonl
-
-    rows = list(read_jsonl(results))
-    return {b: sum(1 for r in rows if r.get("status") == "proved" and r["first_proof_at"]["env_calls"] <= b)
-            for b in budgets}
-
-
 def table(out: Path) -> str:
     """The levers table (markdown) of every row of OUT/levers.jsonl, in the order they ran."""
     from core.jsonl import read_jsonl
@@ -275,21 +264,19 @@ def plot(runs: list[tuple[str, Path]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     from core.jsonl import read_jsonl
+    from eval.sweep import solve_curve
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     calls = tuple(2 ** k for k in range(3, 17))
+    n = 0
     for label, results in runs:
         rows = list(read_jsonl(results))
-        exp = {x: sum(1 for r in rows if r.get("status") == "proved" and r["first_proof_at"]["expansions"] <= x)
-               for x in BUDGETS}
-        horizon = max((int(r.get("expansions", 0)) for r in rows), default=0)
-        xs = [x for x in BUDGETS if x <= max(horizon, 1)]
-        a.plot(xs, [exp[x] for x in xs], marker="o", label=label)
-        lc = lean_calls_curve(results, calls)
-        top = max((int(r.get("env_calls", 0)) for r in rows), default=0)
-        xs = [x for x in calls if x <= max(top, 8)]
-        b.plot(xs, [lc[x] for x in xs], marker=".", label=label)
-    n = len(list(read_jsonl(runs[0][1])))
+        n = n or len(rows)  # the first run's theorems
+        for ax, metric, grid, floor, marker in ((a, "expansions", BUDGETS, 1, "o"), (b, "env_calls", calls, 8, ".")):
+            curve = solve_curve(rows, metric)
+            spent = max((int(r.get(metric, 0)) for r in rows), default=0)
+            xs = [x for x in grid if x <= max(spent, floor)]
+            ax.plot(xs, [curve.solved_at(x) for x in xs], marker=marker, label=label)
     for ax, xl in ((a, "expansion budget per theorem"), (b, "Lean calls per theorem")):
         ax.set_xscale("log", base=2)
         ax.set(xlabel=xl, ylabel=f"solved (of {n})")

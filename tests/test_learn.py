@@ -52,7 +52,8 @@ def test_build_extra_is_seeded_and_excludes_what_it_is_told() -> None:
     assert len(a) == 18 and all(e.name.startswith(("extra_prop_", "extra_fo_")) for e in a)
     without = build_extra(seed=5, counts=counts, exclude={canonical(a[0].statement)}, max_tries=20_000)
     assert canonical(a[0].statement) not in {canonical(e.statement) for e in without}
-    assert canonical(a[0].statement) not in split_statements() or True  # the default exclusion reads the files
+    default = build_extra(seed=5, counts=counts, max_tries=20_000)  # the default exclusion: the split files
+    assert len(default) == 18 and not {canonical(e.statement) for e in default} & split_statements()
     assert len(split_statements()) == sum(len(load_split(s)) for s in ("train", "valid", "test"))
 
 
