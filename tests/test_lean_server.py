@@ -5,6 +5,9 @@ without it, a fresh process whenever it fails, and no warm worker once its verdi
 
 from __future__ import annotations
 
+import io
+import json
+import queue
 import threading
 import time
 from collections import Counter
@@ -15,7 +18,7 @@ import pytest
 from core.types import Failed, Open, Theorem
 from eval.logic import prelude_text
 from lean_env.errors import LeanCrashed, LeanInterrupted, LeanMemoryExceeded, LeanTimeout
-from lean_env.lean_server import WarmLean, utf16_to_column
+from lean_env.lean_server import _EOF, WarmLean, _read_frames, utf16_to_column
 from lean_env.process import LeanRun, address_space_limit_mb, resume_all, run_lean, stop_all
 from lean_env.term_env import LeanTermEnv
 
@@ -63,10 +66,28 @@ def test_warm_messages_are_those_of_a_fresh_run(lean_toolchain, header) -> None:
         many = file(header, [f"theorem B{i} (p : Prop) : p :=\n  (nope{i} ?_)\n" for i in range(120)])
         got, want = warm.run(many), run_lean(lean_toolchain, many, extra_args=("-DmaxErrors=0",))
         assert key(got) == key(want) and sum(m.severity == "error" for m in got.messages) >= 120  # nothing cut
+        # the messages came a few at a time (Lean's incremental diagnostics), not all so far after each command
+        assert warm.reports["incremental"] >= 10 and warm.reports["full"] <= 2
         ok = file(header, ["theorem C0 (p : Prop) (h : p) : p :=\n  h\n"])
         assert warm.run(ok).messages == [] and warm.run(ok).returncode == 0
     finally:
         warm.close()
+
+
+def test_progress_and_reference_frames_are_not_decoded() -> None:
+    def frame(obj: dict) -> bytes:
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    stream = io.BytesIO(frame({"jsonrpc": "2.0", "method": "$/lean/fileProgress", "params": {"x": 1}})
+                        + frame({"jsonrpc": "2.0", "method": "$/lean/ileanInfoUpdate", "params": {}})
+                        + frame({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {}})
+                        + frame({"id": "w", "jsonrpc": "2.0", "result": {}}))
+    out: queue.Queue = queue.Queue()
+    _read_frames(stream, out)
+    got = [out.get_nowait() for _ in range(out.qsize())]
+    assert [g.get("method", g.get("id")) if isinstance(g, dict) else g for g in got] == [
+        "textDocument/publishDiagnostics", "w", _EOF]
 
 
 def test_the_worker_runs_under_the_limits_of_a_fresh_process(lean_toolchain, header) -> None:
