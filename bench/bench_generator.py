@@ -11,8 +11,10 @@ expansions/s (states proposed per second), generated tokens/s (every beam's posi
 GFLOP/s two ways: "ref-work" counts the FLOPs transformers' generate computes for the same
 proposals (every prompt once per beam: the figure the issue's "before" used), "computed" the
 FLOPs the engine itself reports (`Usage`: the fast engine reads each prompt once).  The bound is
-one batched forward of `--bound-rows` x `--bound-len` tokens.  The candidates of the two engines
-must be identical (text, tokens and log-probability bit for bit), else the bench fails.
+one batched forward of `--bound-rows` x `--bound-len` tokens.  The candidates of "fast" and "hf"
+must be identical (text, tokens and log-probability bit for bit), else the bench fails; engine
+"fast-shared" (`--engines hf,fast,fast-shared`: each prompt's keys read once a step for all its
+beams) must give the same texts and token counts, log-probabilities within `--logprob-tol`.
 Peak RSS of this process and the load average are printed with the figures.
 """
 
@@ -65,6 +67,18 @@ def run(policy: ModelPolicy, states: list[State], n: int, per_call: int) -> tupl
     return time.perf_counter() - t0, out, read, wrote
 
 
+def differs(ref: list, got: list, tol: float) -> str:
+    """Why two engines' candidates (per state) differ, or "": texts and token counts equal and
+    log-probabilities within `tol` (0: bit for bit).  The largest difference goes into the reason."""
+    worst = 0.0
+    for a, b in zip(ref, got, strict=True):
+        if [(c.tactic, c.thought, c.tokens) for c in a] != [(c.tactic, c.thought, c.tokens) for c in b]:
+            return "other texts or token counts"
+        for c, e in zip(a, b, strict=True):
+            worst = max(worst, abs(c.logprob - e.logprob))
+    return f"log-probabilities differ by up to {worst:.3g}" if worst > tol else ""
+
+
 def forward_bound(policy: ModelPolicy, rows: int, length: int, repeats: int) -> float:
     """FLOP/s of one batched forward of rows x length tokens through the transformers model (best of repeats)."""
     import torch
@@ -94,6 +108,8 @@ def main() -> int:
     ap.add_argument("--bound-rows", type=int, default=256)
     ap.add_argument("--bound-len", type=int, default=96)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--engines", default="hf,fast", help="comma-separated engines; hf (the reference) is always run")
+    ap.add_argument("--logprob-tol", type=float, default=1e-4, help="fast-shared: largest log-probability difference")
     args = ap.parse_args()
 
     import torch
@@ -101,13 +117,14 @@ def main() -> int:
 
     transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(args.threads)
+    engines = ["hf"] + [e for e in args.engines.split(",") if e and e != "hf"]
     states = load_states(args.examples, args.states, args.stride if args.examples else 1)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or train_tiny(tmp, args.fmt or "tactic")
         policies = {eng: ModelPolicy.load(model, fmt=args.fmt, device="cpu", config=GenerationConfig(
             num_beams=args.n, max_new_tokens=args.max_new_tokens, batch_size=max(1, args.states), engine=eng,
             threads=args.threads))
-            for eng in ("hf", "fast")}
+            for eng in engines}
     ref = policies["hf"]
     print(f"model {model}: {ref.num_parameters / 1e6:.2f}M parameters, {len(states)} states x {args.n} beams, "
           f"max_new_tokens {args.max_new_tokens}, torch threads {torch.get_num_threads()}, "
@@ -125,21 +142,23 @@ def main() -> int:
                 r = run(p, states, args.n, per_call)
                 if eng not in best or r[0] < best[eng][0]:
                     best[eng] = r
-        if best["hf"][1] != best["fast"][1]:
-            print(f"MISMATCH: the engines' candidates differ ({shape})")
-            failed = True
+        for eng in engines[1:]:
+            why = differs(best["hf"][1], best[eng][1], 0.0 if eng == "fast" else args.logprob_tol)
+            if why:
+                print(f"MISMATCH: {eng}'s candidates differ from hf's ({shape}): {why}")
+                failed = True
         ref_read, ref_wrote = best["hf"][2], best["hf"][3]
         for eng, (sec, _, read, wrote) in best.items():
             rows.append({"shape": shape, "engine": eng, "seconds": sec, "expansions_per_s": len(states) / sec,
                          "tokens_per_s": wrote / sec, "ref_gflops": 2 * ref.num_parameters * (ref_read + ref_wrote) / sec / 1e9,
                          "computed_gflops": 2 * ref.num_parameters * (read + wrote) / sec / 1e9,
                          "bound_gflops": bound / 1e9})
-    print(f"{'shape':>16} {'engine':>6} {'seconds':>8} {'exp/s':>7} {'tok/s':>8} {'ref-work GF/s':>13} "
+    print(f"{'shape':>16} {'engine':>11} {'seconds':>8} {'exp/s':>7} {'tok/s':>8} {'ref-work GF/s':>13} "
           f"{'computed GF/s':>13} {'bound/ref':>9} {'speed-up':>8}")
     for r in rows:
         hf = next(x for x in rows if x["shape"] == r["shape"] and x["engine"] == "hf")
         r["speedup"] = hf["seconds"] / r["seconds"]
-        print(f"{r['shape']:>16} {r['engine']:>6} {r['seconds']:8.2f} {r['expansions_per_s']:7.1f} "
+        print(f"{r['shape']:>16} {r['engine']:>11} {r['seconds']:8.2f} {r['expansions_per_s']:7.1f} "
               f"{r['tokens_per_s']:8.0f} {r['ref_gflops']:13.2f} {r['computed_gflops']:13.2f} "
               f"{r['bound_gflops'] / r['ref_gflops']:8.1f}x {r['speedup']:7.1f}x")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

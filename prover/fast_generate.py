@@ -162,10 +162,37 @@ class _Cache:
         self.kv[:, :, :, :, start:self.used] = self.kv[:, rows, :, :, start:self.used]
 
 
+class _SharedCache:
+    """The shared-prefix layout (engine "fast-shared"): each prompt's keys and values once
+    (`prefix`: layers, prompts, 2, kv heads, prompt length, head dim) and every row's generated
+    positions apart (`gen`: layers, rows, 2, kv heads, max new, head dim), rows grouped by prompt
+    (`copies` each).  A decoding step then reads a prompt's keys once for all its beams instead of
+    once per beam.  `used` counts positions as in `_Cache` (prompt + generated)."""
+
+    def __init__(self, prefix: torch.Tensor, rows: int, max_new: int) -> None:
+        layers, prompts, _, heads, length, head_dim = prefix.shape
+        self.prefix = prefix
+        self.length = length
+        self.copies = rows // prompts
+        self.gen = torch.empty((layers, rows, 2, heads, max_new, head_dim), dtype=prefix.dtype, device=prefix.device)
+        self.used = length
+
+    def reorder(self, rows: torch.Tensor, start: int) -> None:
+        """Rows take the generated keys and values of `rows[i]` (the prompt part is shared: `start`
+        must be the prompt length)."""
+        if start != self.length:
+            raise ValueError(f"a shared-prefix cache reorders from the prompt's end ({self.length}), not {start}")
+        g = self.used - self.length
+        self.gen[:, :, :, :, :g] = self.gen[:, rows, :, :, :g]
+
+
 class LlamaDecoder:
     """The forward pass of a Llama checkpoint over a `_Cache`, and generation with it."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, shared_prefix: bool = False) -> None:
+        """`shared_prefix`: decoding steps attend to each prompt's keys once for all its rows
+        (`_SharedCache`): the same arithmetic summed in another order, so log-probabilities agree with
+        transformers' to float rounding, not to the bit (engine "fast-shared")."""
         why = unsupported(model)
         if why is not None:
             raise ValueError(f"the fast engine does not support this model: {why}")
@@ -197,6 +224,7 @@ class LlamaDecoder:
         self.num_parameters = int(model.num_parameters())
         self._versions = self.weight_versions(model)
         self.forward_tokens = 0  # tokens fed to the forward since construction (the FLOPs test counts them)
+        self.shared_prefix = shared_prefix
 
     @staticmethod
     def weight_versions(model: Any) -> tuple[int, ...]:
@@ -221,7 +249,7 @@ class LlamaDecoder:
         half = x.shape[-1] // 2
         return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
-    def forward(self, ids: torch.Tensor, positions: torch.Tensor, cache: _Cache,
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor, cache: _Cache | _SharedCache,
                 mask: torch.Tensor | None) -> torch.Tensor:
         """The last hidden state (before the final norm) of every row for `ids` (rows, T) at
         `positions` (rows, T), appended to `cache` at its current end; `mask` (rows, 1, T, used + T)
@@ -237,15 +265,28 @@ class LlamaDecoder:
         cos = (emb.cos() * self.rope_scale).to(x.dtype)[:, None]
         sin = (emb.sin() * self.rope_scale).to(x.dtype)[:, None]
         causal = mask is None and t > 1
-        kv = cache.kv
+        shared = isinstance(cache, _SharedCache)
+        if shared:
+            if t != 1:
+                raise ValueError("a shared-prefix cache takes one position a row per forward")
+            g0 = start - cache.length
+            kv = cache.gen
+            pad = None if mask is None else mask[::cache.copies, 0, 0, :cache.length]  # (prompts, length)
+        else:
+            kv = cache.kv
         for i, w in enumerate(self.layers):
             h = self._rms(x, w.ln1, w.ln1_eps)
             qkv = F.linear(h, w.qkv, w.qkv_b).view(rows, t, nh + 2 * nkv, self.head_dim).transpose(1, 2)
             qk = qkv[:, :nh + nkv]
             qk = (qk * cos) + (self._rotate(qk) * sin)
-            kv[i, :, 0, :, start:end] = qk[:, nh:]
-            kv[i, :, 1, :, start:end] = qkv[:, nh + nkv:]
-            a = self._attend(qk[:, :nh], kv[i, :, 0, :, :end], kv[i, :, 1, :, :end], mask, causal)
+            if shared:
+                kv[i, :, 0, :, g0:g0 + 1] = qk[:, nh:]
+                kv[i, :, 1, :, g0:g0 + 1] = qkv[:, nh + nkv:]
+                a = self._attend_shared(qk[:, :nh], cache.prefix[i], kv[i, :, :, :, :g0 + 1], pad)
+            else:
+                kv[i, :, 0, :, start:end] = qk[:, nh:]
+                kv[i, :, 1, :, start:end] = qkv[:, nh + nkv:]
+                a = self._attend(qk[:, :nh], kv[i, :, 0, :, :end], kv[i, :, 1, :, :end], mask, causal)
             x = x + F.linear(a.transpose(1, 2).reshape(rows, t, -1), w.o, w.o_b)
             h = self._rms(x, w.ln2, w.ln2_eps)
             gate, up = F.linear(h, w.gate_up, w.gate_up_b).split(self.intermediate, dim=-1)
@@ -277,6 +318,31 @@ class LlamaDecoder:
                                              is_causal=causal, **kw)
         return out.reshape(out.shape[0], -1, t, v.shape[-1])
 
+    def _attend_shared(self, q: torch.Tensor, prefix: torch.Tensor, gen: torch.Tensor,
+                       pad: torch.Tensor | None) -> torch.Tensor:
+        """Attention of one new position per row (`q`: rows, heads, 1, head dim) over its prompt's
+        keys (`prefix`: prompts, 2, kv heads, length, head dim; read once for the prompt's rows) and
+        its own generated ones (`gen`: rows, 2, kv heads, g, head dim); `pad` (prompts, length)
+        marks the prompt's real positions.  One softmax over both parts, as SDPA computes."""
+        b, _, kvh, length, d = prefix.shape
+        rows = q.shape[0]
+        c, groups = rows // b, self.groups
+        # the prompt part: a prompt's rows and grouped heads are the query rows of one product
+        qp = q.view(b, c, kvh, groups, d).permute(0, 2, 1, 3, 4).reshape(b, kvh, c * groups, d)
+        sp = torch.matmul(qp, prefix[:, 0].transpose(-1, -2)) * self.scaling  # (b, kv, c * groups, length)
+        if pad is not None:
+            sp = sp.masked_fill(~pad[:, None, None, :], float("-inf"))
+        qg = q.view(rows, kvh, groups, d)
+        sg = torch.matmul(qg, gen[:, 0].transpose(-1, -2)) * self.scaling  # (rows, kv, groups, g)
+        g = sg.shape[-1]
+        sg = sg.view(b, c, kvh, groups, g).permute(0, 2, 1, 3, 4).reshape(b, kvh, c * groups, g)
+        p = torch.softmax(torch.cat((sp, sg), dim=-1), dim=-1)
+        op = torch.matmul(p[..., :length], prefix[:, 1])  # (b, kv, c * groups, d)
+        pg = p[..., length:].reshape(b, kvh, c, groups, g).permute(0, 2, 1, 3, 4).reshape(rows, kvh, groups, g)
+        out = op.view(b, kvh, c, groups, d).permute(0, 2, 1, 3, 4).reshape(rows, kvh, groups, d)
+        out = out + torch.matmul(pg, gen[:, 1])
+        return out.reshape(rows, self.heads, 1, d)
+
     # -- generation -------------------------------------------------------------------------------
 
     def _prefill(self, ids: torch.Tensor, attention: torch.Tensor, copies: int, max_new: int
@@ -296,6 +362,9 @@ class LlamaDecoder:
             mask = (causal[None] & attention.bool()[:, None, :])[:, None]
         one = _Cache(len(self.layers), b, self.kv_heads, length, self.head_dim, self.embed)
         logits = self.logits(self.forward(ids, positions, one, mask).repeat_interleave(copies, dim=0))
+        if self.shared_prefix:
+            return (logits, _SharedCache(one.kv, b * copies, max_new), keys,
+                    positions[:, -1:].repeat_interleave(copies, dim=0) + 1)
         cache = _Cache(len(self.layers), b * copies, self.kv_heads, length + max_new, self.head_dim, self.embed)
         shape = cache.kv.shape
         cache.kv.view(shape[0], b, copies, *shape[2:])[..., :length, :] = one.kv[:, :, None]

@@ -14,7 +14,9 @@ deterministic best-first proposals.  `propose_proofs` does the same for whole pr
 Two engines compute the same samples bit for bit (`GenerationConfig.engine`): transformers'
 `generate` ("hf", the reference) and prover/fast_generate.py ("fast", the default: each prompt
 prefilled once for all its beams, a plain forward over the model's weights; Llama-family
-checkpoints, anything else falls back to "hf").
+checkpoints, anything else falls back to "hf").  A third, "fast-shared", is "fast" with each
+prompt's keys and values read once per decoding step for all its beams instead of once per beam:
+the same candidates in the tests, log-probabilities equal to float rounding (not to the bit).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ from thoughts.format import (
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("fast", "hf")
+ENGINES = ("fast", "fast-shared", "hf")
+FAST_ENGINES = ("fast", "fast-shared")
 # Below this many parameters a model's products are too small to split across threads: on CPU it
 # generates with one torch thread (measured on a shared 2-core machine: never slower idle, 10-30x
 # faster while another process holds a core, when two threads wait on each other every op)
@@ -70,7 +73,8 @@ class GenerationConfig:
     stop: tuple[str, ...] = STOP_STRINGS
     max_prompt_tokens: int = 1024  # longer prompts lose their beginning (the end holds the delimiter)
     dedup: bool = True
-    engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate
+    engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate;
+    # "fast-shared": "fast" reading each prompt's keys once a step for all its beams (equal to float rounding)
     threads: int = 0  # torch CPU threads while generating; 0: one for a CPU model under SMALL_MODEL, else torch's
 
     def __post_init__(self) -> None:
@@ -186,7 +190,25 @@ def load_model_and_tokenizer(path_or_hub_id: str | Path, device: str = "cpu", dt
         model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     except OSError as e:
         raise ValueError(f"cannot load model {name!r}: {e}") from None
-    return model, tokenizer
+    return _aligned(model), tokenizer
+
+
+ALIGNMENT = 64  # bytes: what torch's CPU allocator gives every new tensor
+
+
+def _aligned(model: Any) -> Any:
+    """`model` with every parameter and buffer in memory aligned to `ALIGNMENT` bytes (a copy of
+    those that are not).  A checkpoint's tensors can lie at any offset of the loaded file, and a
+    one-row matrix product sums in another order over a misaligned weight on some CPUs (an AMD
+    EPYC here), so the reference's logits would depend on where the file put each tensor, and
+    differ from those of the same weights copied (the fast engine's joined projections)."""
+    import torch
+
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.device.type == "cpu" and t.numel() and t.data_ptr() % ALIGNMENT:
+                t.data = t.data.clone()
+    return model
 
 
 def _warpers(temperature: float, top_p: float) -> Any:
@@ -369,7 +391,7 @@ class ModelPolicy:
     def _fast_decoder(self) -> Any:
         """The fast engine's decoder for this model (built once), or None: engine "hf", or a model
         the fast engine does not implement (logged once, then transformers' `generate` runs)."""
-        if self.config.engine != "fast":
+        if self.config.engine not in FAST_ENGINES:
             return None
         if self._decoder_for is not self.model or (self._decoder is not None and self._decoder.stale(self.model)):
             from prover.fast_generate import LlamaDecoder, unsupported
@@ -377,7 +399,8 @@ class ModelPolicy:
             why = unsupported(self.model)
             if why is not None:
                 log.info("fast generation engine unavailable (%s); using transformers' generate", why)
-            self._decoder = None if why is not None else LlamaDecoder(self.model)
+            self._decoder = (None if why is not None
+                             else LlamaDecoder(self.model, shared_prefix=self.config.engine == "fast-shared"))
             self._decoder_for = self.model
         return self._decoder
 

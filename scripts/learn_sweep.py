@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -111,7 +110,7 @@ def summarise(label: str, cfg_path: Path, run_dir: Path, split: str, wall: float
     }
 
 
-def run(cfg_path: Path, out: Path, split: str, cache: Path, label: str | None) -> int:
+def run(cfg_path: Path, out: Path, split: str, cache: Path, label: str | None, threads: int = 1) -> int:
     from core.jsonl import append_jsonl
     from prover.cli import main as cli_main
     from prover.commands.demo import DemoConfig
@@ -139,6 +138,7 @@ def run(cfg_path: Path, out: Path, split: str, cache: Path, label: str | None) -
         run_eval(eval_spec(cfg, model, ns))
         results = run_dir / split / "eval" / "results.jsonl"
     row = summarise(label, cfg_path, run_dir, split, time.perf_counter() - t0, results=results)
+    row["train_threads"] = threads
     trees = (results or run_dir / "eval" / "results.jsonl").with_name("trees.jsonl")
     if trees.is_file():
         row["tree_shape"] = tree_shape(trees)
@@ -343,6 +343,9 @@ def main() -> int:
     r.add_argument("--cache", type=Path, default=None, help="default: OUT/cache")
     r.add_argument("--split", default="valid", choices=("valid", "test"))
     r.add_argument("--label", default=None)
+    r.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="torch CPU threads while training (default: one per core; the rows before the "
+                        "afternoon of 2026-12-02 trained on 1)")
     d = sub.add_parser("dpo")
     d.add_argument("config", type=Path, help="a DPO recipe: sft_config, pair_dataset, pair_limit, dpo fields")
     d.add_argument("--sft", required=True, help="the SFT run's label (folder under OUT)")
@@ -391,13 +394,16 @@ def main() -> int:
         return 0
     import torch
 
-    torch.set_num_threads(1)
+    threads = getattr(args, "threads", 1)  # prepare and dpo: one thread, as their rows were measured
+    if threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
     if args.cmd == "prepare":
         prepare(args.out, args.canonical_names)
         return 0
     if args.cmd == "dpo":
         return dpo(args.sft, args.config, args.out, args.split, args.label)
-    return run(args.config, args.out, args.split, args.cache or args.out / "cache", args.label)
+    return run(args.config, args.out, args.split, args.cache or args.out / "cache", args.label, threads)
 
 
 if __name__ == "__main__":

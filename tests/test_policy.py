@@ -5,6 +5,7 @@ batching and dedup behave, the model survives a save/load round trip, and bad ou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -298,6 +299,47 @@ def test_fast_engine_gives_transformers_samples_bit_for_bit(trained, settings: d
     assert any(s.ended_by_stop for ss in got["fast"][0] for s in ss)
 
 
+def _same_to_rounding(ref: list, got: list, tol: float = 1e-4) -> None:
+    """Samples equal in text, token count and ending; log-probabilities within `tol`."""
+    def strip(calls: list) -> list:
+        return [[[dataclasses.replace(x, logprob=0.0) for x in ss] for ss in call] for call in calls]
+
+    assert strip(got) == strip(ref)
+    lps = [(a.logprob, b.logprob) for ca, cb in zip(ref, got, strict=True) for sa, sb in zip(ca, cb, strict=True)
+           for a, b in zip(sa, sb, strict=True)]
+    assert lps and all(abs(a - b) <= tol for a, b in lps)
+
+
+@pytest.mark.parametrize("settings", [dict(num_beams=4), dict(temperature=0), dict(temperature=1.0, seed=2)],
+                         ids=["beam", "greedy", "sample"])
+def test_shared_prefix_engine_gives_the_same_samples_to_float_rounding(trained, settings: dict) -> None:
+    """Engine "fast-shared" (each prompt's keys read once a step for all its beams) gives the
+    reference's samples, padded batch and single prompt, log-probabilities within 1e-4; and it does
+    decode over the shared layout (one copy of each prompt's keys)."""
+    from prover.fast_generate import _SharedCache
+
+    final, rows = trained
+    prompts = [build_prompt(r["state"], "thought") for r in rows[:5]]
+    n = 4 if "num_beams" in settings or settings.get("temperature") else 1
+    ref = _engine_samples(final, prompts, n, **settings)["hf"]
+    policy = ModelPolicy.load(final, config=GenerationConfig(max_new_tokens=MAX_NEW, engine="fast-shared", **settings),
+                              device="cpu")
+    decoder = policy._fast_decoder()
+    layouts = []
+    real_forward = decoder.forward
+
+    def forward(ids, positions, cache, mask):
+        layouts.append((type(cache), int(ids.shape[1])))
+        return real_forward(ids, positions, cache, mask)
+
+    decoder.forward = forward
+    got = [policy.generate(prompts, n), policy.generate(prompts[:1], n)]
+    _same_to_rounding(ref, got)
+    assert any(ss[0].ended_by_stop for ss in got[0])
+    steps = [kind for kind, t in layouts if t == 1]
+    assert steps and all(kind is _SharedCache for kind in steps)
+
+
 def test_fast_engine_matches_a_grouped_query_model_with_biases(tmp_path: Path, trained) -> None:
     """A Llama with 2 key/value heads for 4 query heads, projection biases and an untied output
     layer (random weights): logits of prefill and decode steps equal the transformers model's, and
@@ -335,11 +377,12 @@ def test_fast_engine_matches_a_grouped_query_model_with_biases(tmp_path: Path, t
     tok.save_pretrained(tmp_path / "gqa")
     prompts = [build_prompt(r["state"], "thought") for r in rows[:3]]
     got = {}
-    for engine in ("hf", "fast"):
+    for engine in ("hf", "fast", "fast-shared"):
         policy = ModelPolicy.load(tmp_path / "gqa", fmt="thought", device="cpu",
                                   config=GenerationConfig(num_beams=3, max_new_tokens=12, engine=engine))
         got[engine] = policy.generate(prompts, 3)
     assert got["fast"] == got["hf"]
+    _same_to_rounding([got["hf"]], [got["fast-shared"]])
 
 
 def test_fast_engine_declines_what_it_does_not_implement(trained) -> None:
@@ -396,3 +439,22 @@ def test_a_small_model_generates_on_one_cpu_thread_and_the_setting_is_restored(t
         torch.set_num_threads(1)
     with pytest.raises(ValueError, match="threads"):
         GenerationConfig(threads=-1)
+
+
+def test_loaded_weights_lie_in_aligned_memory(trained) -> None:
+    """A checkpoint's tensors can sit at any offset of its file; once loaded, every parameter and
+    buffer is 64-byte aligned (on a misaligned weight a one-row product rounds otherwise on some
+    CPUs, which made the reference's logits depend on the file's layout), with the same values."""
+    from prover.policy import ALIGNMENT, _aligned, load_model_and_tokenizer
+
+    final, _ = trained
+    model, _ = load_model_and_tokenizer(final)
+    assert all(t.data_ptr() % ALIGNMENT == 0 for t in list(model.parameters()) + list(model.buffers()))
+    weight = model.model.layers[0].self_attn.q_proj.weight
+    values = weight.detach().clone()
+    backing = torch.empty(weight.numel() + 6)
+    backing[6:] = values.flatten()
+    weight.data = backing[6:].view_as(values)  # 24 bytes past an aligned start
+    assert weight.data_ptr() % ALIGNMENT != 0
+    _aligned(model)
+    assert weight.data_ptr() % ALIGNMENT == 0 and torch.equal(weight, values)
