@@ -50,3 +50,27 @@ def test_ei_summary_gives_every_round_with_its_interval_and_a_plot(tmp_path: Pat
     assert len(lines) == 2 + 3 and "| ei_s0 | 2 | 10 | 2 (4) | 22/58 |" in lines[-1]
     assert "[26.6, 50.8]%" in lines[-1]  # Wilson 95% for 22/58
     assert (tmp_path / "ei.png").stat().st_size > 0
+
+
+def test_run_trains_on_the_threads_asked_for(monkeypatch, tmp_path: Path) -> None:
+    """`run` sets torch's CPU threads from --threads (default one per core) before the recipe runs
+    and records them; 0 is refused."""
+    import os
+
+    import pytest
+    import torch
+
+    mod = _script()
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(mod, "run", lambda *a: seen.append((a[-1], torch.get_num_threads())) or 0)
+    before = torch.get_num_threads()
+    try:
+        for extra, want in (([], os.cpu_count() or 1), (["--threads", "1"], 1)):
+            monkeypatch.setattr("sys.argv", ["learn_sweep.py", "run", "cfg.json", "--out", str(tmp_path), *extra])
+            assert mod.main() == 0
+            assert seen[-1] == (want, want)
+        monkeypatch.setattr("sys.argv", ["learn_sweep.py", "run", "cfg.json", "--threads", "0"])
+        with pytest.raises(SystemExit, match="--threads"):
+            mod.main()
+    finally:
+        torch.set_num_threads(before)
