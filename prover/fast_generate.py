@@ -362,14 +362,14 @@ class LlamaDecoder:
             mask = (causal[None] & attention.bool()[:, None, :])[:, None]
         one = _Cache(len(self.layers), b, self.kv_heads, length, self.head_dim, self.embed)
         logits = self.logits(self.forward(ids, positions, one, mask).repeat_interleave(copies, dim=0))
+        following = positions[:, -1:].repeat_interleave(copies, dim=0) + 1
         if self.shared_prefix:
-            return (logits, _SharedCache(one.kv, b * copies, max_new), keys,
-                    positions[:, -1:].repeat_interleave(copies, dim=0) + 1)
+            return logits, _SharedCache(one.kv, b * copies, max_new), keys, following
         cache = _Cache(len(self.layers), b * copies, self.kv_heads, length + max_new, self.head_dim, self.embed)
         shape = cache.kv.shape
         cache.kv.view(shape[0], b, copies, *shape[2:])[..., :length, :] = one.kv[:, :, None]
         cache.used = length
-        return logits, cache, keys, positions[:, -1:].repeat_interleave(copies, dim=0) + 1
+        return logits, cache, keys, following
 
     @staticmethod
     def _step_mask(keys: torch.Tensor | None, end: int) -> torch.Tensor | None:
