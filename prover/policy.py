@@ -52,7 +52,7 @@ from thoughts.format import (
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("fast", "fast-shared", "hf")
+ENGINES = ("fast", "fast-shared", "hf", "ct2")
 FAST_ENGINES = ("fast", "fast-shared")
 # Below this many parameters a model's products are too small to split across threads: on CPU it
 # generates with one torch thread (measured on a shared 2-core machine: never slower idle, 10-30x
@@ -74,7 +74,8 @@ class GenerationConfig:
     max_prompt_tokens: int = 1024  # longer prompts lose their beginning (the end holds the delimiter)
     dedup: bool = True
     engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate;
-    # "fast-shared": "fast" reading each prompt's keys once a step for all its beams (equal to float rounding)
+    # "fast-shared": "fast" reading each prompt's keys once a step for all its beams (equal to float rounding);
+    # "ct2": CTranslate2 for beam search and greedy (prover/ct2_generate.py; equal to float rounding)
     threads: int = 0  # torch CPU threads while generating; 0: one for a CPU model under SMALL_MODEL, else torch's
 
     def __post_init__(self) -> None:
@@ -249,6 +250,9 @@ class ModelPolicy:
         self._decoder_for: Any = None
         self._stop: Any = None  # the stop-string test, built for the stop strings `_stop_for`
         self._stop_for: tuple[str, ...] | None = None
+        self._ct2: Any = None  # engine "ct2": the converted model, built for `_ct2_for` (the model)
+        self._ct2_for: Any = None
+        self._ct2_why: str | None = None  # why engine "ct2" last fell back to the fast engine (logged once)
         ctx = getattr(model.config, "max_position_embeddings", None) or 10**9
         self._max_prompt = max(8, min(self.config.max_prompt_tokens, ctx - self.config.max_new_tokens))
 
@@ -342,9 +346,12 @@ class ModelPolicy:
         import torch
 
         cfg, tok = self.config, self.tokenizer
+        greedy = cfg.num_beams == 0 and cfg.temperature <= 0
+        ct2 = self._ct2_decoder(greedy)
+        if ct2 is not None:
+            return self._run_ct2(ct2, prompts, n, greedy)
         enc = tok(prompts, return_tensors="pt", padding=True, truncation=True, max_length=self._max_prompt,
                   add_special_tokens=False).to(self.device)
-        greedy = cfg.num_beams == 0 and cfg.temperature <= 0
         k = 1 if greedy else n
         with torch.inference_mode():
             decoder = self._fast_decoder()
@@ -391,7 +398,7 @@ class ModelPolicy:
     def _fast_decoder(self) -> Any:
         """The fast engine's decoder for this model (built once), or None: engine "hf", or a model
         the fast engine does not implement (logged once, then transformers' `generate` runs)."""
-        if self.config.engine not in FAST_ENGINES:
+        if self.config.engine not in (*FAST_ENGINES, "ct2"):  # "ct2" falls back to "fast" where it cannot run
             return None
         if self._decoder_for is not self.model or (self._decoder is not None and self._decoder.stale(self.model)):
             from prover.fast_generate import LlamaDecoder, unsupported
@@ -403,6 +410,40 @@ class ModelPolicy:
                              else LlamaDecoder(self.model, shared_prefix=self.config.engine == "fast-shared"))
             self._decoder_for = self.model
         return self._decoder
+
+    def _ct2_decoder(self, greedy: bool) -> Any:
+        """Engine "ct2"'s converted model (built once per model and stop strings), or None: another
+        engine, or settings CTranslate2 cannot run here (logged once; the fast engine runs)."""
+        if self.config.engine != "ct2":
+            return None
+        from prover.ct2_generate import Ct2Decoder, unsupported
+
+        cfg = self.config
+        why = unsupported(self.model, self.tokenizer, tuple(cfg.stop), greedy, cfg.num_beams)
+        if why is not None:
+            if why != self._ct2_why:
+                log.info("ct2 engine unavailable (%s); using the fast engine", why)
+            self._ct2_why = why
+            return None
+        if (self._ct2_for is not self.model or self._ct2.stale(self.model) or self._ct2.stop != tuple(cfg.stop)):
+            self._ct2 = Ct2Decoder(self.model, self.tokenizer, tuple(cfg.stop), max(cfg.threads, 1))
+            self._ct2_for = self.model
+        return self._ct2
+
+    def _run_ct2(self, decoder: Any, prompts: list[str], n: int, greedy: bool) -> list[list[Sample]]:
+        """Engine "ct2": `n` beams (1 greedy) per prompt; counts every prompt once per beam."""
+        cfg = self.config
+        ids = self.tokenizer(prompts, truncation=True, max_length=self._max_prompt, add_special_tokens=False)["input_ids"]
+        beams, k = (1, 1) if greedy else (max(cfg.num_beams, n), n)
+        hyps = decoder.decode(ids, beams=beams, returned=k, max_new=cfg.max_new_tokens)
+        out = [[self._sample(h.ids, None, total=h.logprob) for h in hs] for hs in hyps]
+        u = self.last_usage
+        longest = [max((len(h.ids) for h in hs), default=0) for hs in hyps]
+        self.last_usage = Usage(u.prompt_tokens + sum(len(i) for i in ids) * beams,
+                                u.generated_tokens + sum(longest) * beams, u.parameters)
+        self.stats.samples += sum(len(ss) for ss in out)
+        self.stats.tokens += sum(s.tokens for ss in out for s in ss)
+        return out
 
     def _stop_criterion(self) -> Any:
         """transformers' own stop-string test for `config.stop` (built once per stop tuple)."""
@@ -434,10 +475,12 @@ class ModelPolicy:
                                  eos=eos, pad=pad)
         return out.tokens, out.step_logprobs, out.prompt_tokens, out.generated_tokens
 
-    def _sample(self, ids: Any, step_lp: Any) -> Sample:
-        """Cut one generated row at the end-of-sequence token or the first stop string."""
+    def _sample(self, ids: Any, step_lp: Any, total: float | None = None) -> Sample:
+        """Cut one generated row at the end-of-sequence token or the first stop string; its
+        log-probability sums `step_lp` over the kept tokens, or is `total` (engine "ct2", whose rows
+        end at their end token)."""
         tok = self.tokenizer
-        ids = ids.tolist()
+        ids = ids if isinstance(ids, list) else ids.tolist()
         eos = tok.eos_token_id
         end = ids.index(eos) if eos is not None and eos in ids else len(ids)
         if tok.pad_token_id is not None and tok.pad_token_id != eos:
@@ -464,7 +507,10 @@ class ModelPolicy:
             cut = min(text.index(s) + len(s) for s in stops)
             text = text[:cut]
         counted = n_tok + (1 if by_eos else 0)  # the end-of-sequence token is generated too
-        lp = float(step_lp[:counted].float().sum()) if counted else 0.0
+        if total is not None:
+            lp = total
+        else:
+            lp = float(step_lp[:counted].float().sum()) if counted else 0.0
         return Sample(text=text, tokens=counted, logprob=lp, ended_by_eos=by_eos, ended_by_stop=by_stop)
 
 

@@ -1,0 +1,79 @@
+"""Engine "ct2" behind `ModelPolicy`: CTranslate2 (a C++ inference engine for Transformer models,
+https://github.com/OpenNMT/CTranslate2) runs beam search and greedy decoding.
+
+Why: at one state per call (best-first search's shape) the torch engines spend most of a decoding
+step dispatching ~100 small ops from Python; CTranslate2 runs the whole step in C++ (measured in
+docs/generator.md).  The checkpoint is converted once per policy (`TransformersConverter`, float32,
+into a temporary folder) and rebuilt when the model's weights change in place.
+
+Same candidates as the reference to float rounding, not bit for bit (its own kernels sum in
+another order; tested against engine "hf").  Its limits, each reported by `unsupported`:
+stop strings must be single tokens of the vocabulary (they become CTranslate2 end tokens) and
+sampling is not offered (CTranslate2 has its own random generator, so a fixed seed would not give
+the reference's samples); the policy then logs why and runs the fast engine.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+
+def unsupported(model: Any, tokenizer: Any, stop: tuple[str, ...], greedy: bool, beams: int) -> str | None:
+    """Why engine "ct2" cannot decode with these settings, or None when it can."""
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return "the ctranslate2 package is not installed (pip install ctranslate2)"
+    if beams == 0 and not greedy:
+        return "sampling (ct2 runs beam search and greedy decoding only)"
+    if getattr(getattr(model, "config", None), "model_type", None) != "llama":
+        return f"model type {getattr(getattr(model, 'config', None), 'model_type', None)!r} (only 'llama' is wired)"
+    if getattr(model, "device", None) is not None and str(model.device) != "cpu":
+        return f"model on {model.device} (ct2 engine runs on CPU here)"
+    for s in stop:
+        if len(tokenizer(s, add_special_tokens=False)["input_ids"]) != 1:
+            return f"stop string {s!r} is not a single token"
+    return None
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    ids: list[int]  # generated ids, the end token included when one ended it
+    logprob: float  # sum of the generated tokens' log-probabilities
+
+
+class Ct2Decoder:
+    """One converted copy of `model` and the CTranslate2 generator over it."""
+
+    def __init__(self, model: Any, tokenizer: Any, stop: tuple[str, ...], threads: int) -> None:
+        import ctranslate2
+
+        self._dir = tempfile.TemporaryDirectory(prefix="ct2-")
+        src, dst = f"{self._dir.name}/hf", f"{self._dir.name}/ct2"
+        model.save_pretrained(src)
+        tokenizer.save_pretrained(src)
+        ctranslate2.converters.TransformersConverter(src).convert(dst, quantization="float32")
+        self._gen = ctranslate2.Generator(dst, device="cpu", compute_type="float32",
+                                          intra_threads=max(threads, 1), inter_threads=1)
+        self._tok = tokenizer
+        ends = [tokenizer.convert_ids_to_tokens(tokenizer(s, add_special_tokens=False)["input_ids"])[0] for s in stop]
+        if tokenizer.eos_token is not None:
+            ends.append(tokenizer.eos_token)
+        self._ends = ends
+        self.stop = stop
+        self._versions = tuple(p._version for p in model.parameters())
+
+    def stale(self, model: Any) -> bool:
+        """Whether `model`'s weights changed in place since it was converted."""
+        return tuple(p._version for p in model.parameters()) != self._versions
+
+    def decode(self, prompt_ids: list[list[int]], beams: int, returned: int, max_new: int) -> list[list[Hypothesis]]:
+        """`returned` hypotheses per prompt, best first; `beams` 1 with `returned` 1 is greedy."""
+        tokens = [self._tok.convert_ids_to_tokens(ids) for ids in prompt_ids]
+        results = self._gen.generate_batch(tokens, beam_size=beams, num_hypotheses=returned, max_length=max_new,
+                                           return_scores=True, include_prompt_in_result=False, length_penalty=0.0,
+                                           end_token=self._ends, return_end_token=True, sampling_topk=1)
+        return [[Hypothesis(list(ids), float(score)) for ids, score in zip(r.sequences_ids, r.scores, strict=True)]
+                for r in results]
