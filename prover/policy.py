@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import time
 from collections import Counter
@@ -75,7 +76,8 @@ class GenerationConfig:
     dedup: bool = True
     engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate;
     # "fast-shared": "fast" reading each prompt's keys once a step for all its beams (equal to float rounding);
-    # "ct2": CTranslate2 for beam search and greedy (prover/ct2_generate.py; equal to float rounding)
+    # "ct2": CTranslate2 for beam search and greedy (prover/ct2_generate.py; equal to float rounding; threads 0:
+    # one for a model under SMALL_MODEL, else one per core)
     threads: int = 0  # torch CPU threads while generating; 0: one for a CPU model under SMALL_MODEL, else torch's
 
     def __post_init__(self) -> None:
@@ -426,7 +428,8 @@ class ModelPolicy:
             self._ct2_why = why
             return None
         if (self._ct2_for is not self.model or self._ct2.stale(self.model) or self._ct2.stop != tuple(cfg.stop)):
-            self._ct2 = Ct2Decoder(self.model, self.tokenizer, tuple(cfg.stop), max(cfg.threads, 1))
+            threads = cfg.threads or (1 if self.num_parameters < SMALL_MODEL else (os.cpu_count() or 1))
+            self._ct2 = Ct2Decoder(self.model, self.tokenizer, tuple(cfg.stop), threads)
             self._ct2_for = self.model
         return self._ct2
 
