@@ -19,15 +19,16 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from prover.fast_generate import LlamaDecoder
 
-def unsupported(model: Any, tokenizer: Any, stop: tuple[str, ...], greedy: bool, beams: int) -> str | None:
-    """Why engine "ct2" cannot decode with these settings, or None when it can."""
+
+def unsupported(model: Any, tokenizer: Any, stop: tuple[str, ...]) -> str | None:
+    """Why engine "ct2" cannot decode `model` with these stop strings, or None when it can (the
+    policy itself turns sampling away)."""
     try:
         import ctranslate2  # noqa: F401
     except ImportError:
         return "the ctranslate2 package is not installed (pip install ctranslate2)"
-    if beams == 0 and not greedy:
-        return "sampling (ct2 runs beam search and greedy decoding only)"
     if getattr(getattr(model, "config", None), "model_type", None) != "llama":
         return f"model type {getattr(getattr(model, 'config', None), 'model_type', None)!r} (only 'llama' is wired)"
     if getattr(model, "device", None) is not None and str(model.device) != "cpu":
@@ -56,18 +57,17 @@ class Ct2Decoder:
         tokenizer.save_pretrained(src)
         ctranslate2.converters.TransformersConverter(src).convert(dst, quantization="float32")
         self._gen = ctranslate2.Generator(dst, device="cpu", compute_type="float32",
-                                          intra_threads=max(threads, 1), inter_threads=1)
+                                          intra_threads=threads, inter_threads=1)
         self._tok = tokenizer
         ends = [tokenizer.convert_ids_to_tokens(tokenizer(s, add_special_tokens=False)["input_ids"])[0] for s in stop]
         if tokenizer.eos_token is not None:
             ends.append(tokenizer.eos_token)
         self._ends = ends
-        self.stop = stop
-        self._versions = tuple(p._version for p in model.parameters())
+        self._versions = LlamaDecoder.weight_versions(model)
 
     def stale(self, model: Any) -> bool:
         """Whether `model`'s weights changed in place since it was converted."""
-        return tuple(p._version for p in model.parameters()) != self._versions
+        return LlamaDecoder.weight_versions(model) != self._versions
 
     def decode(self, prompt_ids: list[list[int]], beams: int, returned: int, max_new: int) -> list[list[Hypothesis]]:
         """`returned` hypotheses per prompt, best first; `beams` 1 with `returned` 1 is greedy."""

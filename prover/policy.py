@@ -254,6 +254,8 @@ class ModelPolicy:
         self._stop_for: tuple[str, ...] | None = None
         self._ct2: Any = None  # engine "ct2": the converted model, built for `_ct2_for` (the model)
         self._ct2_for: Any = None
+        self._ct2_stop: tuple[str, ...] | None = None  # ... and for these stop strings
+        self._ct2_unfit: str | None = None  # why that model or those stop strings cannot go to ct2
         self._ct2_why: str | None = None  # why engine "ct2" last fell back to the fast engine (logged once)
         ctx = getattr(model.config, "max_position_embeddings", None) or 10**9
         self._max_prompt = max(8, min(self.config.max_prompt_tokens, ctx - self.config.max_new_tokens))
@@ -420,17 +422,22 @@ class ModelPolicy:
             return None
         from prover.ct2_generate import Ct2Decoder, unsupported
 
-        cfg = self.config
-        why = unsupported(self.model, self.tokenizer, tuple(cfg.stop), greedy, cfg.num_beams)
+        cfg, stop = self.config, tuple(self.config.stop)
+        if cfg.num_beams == 0 and not greedy:
+            why: str | None = "sampling (ct2 runs beam search and greedy decoding only)"
+        else:  # the model's and stop strings' checks and the conversion run once per model and stop strings
+            if (self._ct2_for is not self.model or self._ct2_stop != stop
+                    or (self._ct2 is not None and self._ct2.stale(self.model))):
+                self._ct2_unfit = unsupported(self.model, self.tokenizer, stop)
+                threads = cfg.threads or (1 if self.num_parameters < SMALL_MODEL else (os.cpu_count() or 1))
+                self._ct2 = None if self._ct2_unfit else Ct2Decoder(self.model, self.tokenizer, stop, threads)
+                self._ct2_for, self._ct2_stop = self.model, stop
+            why = self._ct2_unfit
         if why is not None:
             if why != self._ct2_why:
                 log.info("ct2 engine unavailable (%s); using the fast engine", why)
             self._ct2_why = why
             return None
-        if (self._ct2_for is not self.model or self._ct2.stale(self.model) or self._ct2.stop != tuple(cfg.stop)):
-            threads = cfg.threads or (1 if self.num_parameters < SMALL_MODEL else (os.cpu_count() or 1))
-            self._ct2 = Ct2Decoder(self.model, self.tokenizer, tuple(cfg.stop), threads)
-            self._ct2_for = self.model
         return self._ct2
 
     def _run_ct2(self, decoder: Any, prompts: list[str], n: int, greedy: bool) -> list[list[Sample]]:

@@ -401,7 +401,7 @@ def test_ct2_engine_falls_back_to_the_fast_engine_where_it_cannot_run(trained, c
         "ct2 engine unavailable (sampling (ct2 runs beam search and greedy decoding only)); using the fast engine") == 1
     from prover.ct2_generate import unsupported
 
-    why = unsupported(policy.model, policy.tokenizer, ("[END]", "no such token here"), True, 0)
+    why = unsupported(policy.model, policy.tokenizer, ("[END]", "no such token here"))
     assert why == "stop string 'no such token here' is not a single token"
 
 
