@@ -47,11 +47,16 @@ def test_eval_spec_carries_beams_generation_and_search(tmp_path: Path) -> None:
         resolve(_args("--config", str(path), "--fmt", "thought"))  # this recipe has no thought budget
     default = eval_spec(resolve(_args("--fmt", "thought")), Path("m"), _args())
     assert default.generation["max_new_tokens"] == 96  # thoughts get more tokens
+    assert spec.env == "lean-term"
+    path.write_text(json.dumps({"lean_workers": 2}))
+    two = eval_spec(resolve(_args("--config", str(path))), Path("m"), _args())
+    assert two.env == "lean-term:workers=2"  # one expansion's candidates go to two Lean processes
 
 
 @pytest.mark.parametrize("bad, words", [
     ({"fmt": "proof"}, "unknown step format"),
     ({"n": 0}, "n must be a positive integer"),
+    ({"lean_workers": 0}, "lean_workers must be a positive integer"),
     ({"colour": 1}, "unknown field(s) colour"),
     ({"generation": {"num_beams": 4}}, "top-level 'n'"),
     ({"generation": {"max_new_tokens": 40}}, "top-level 'max_new_tokens'"),

@@ -46,6 +46,7 @@ class DemoConfig:
     valid_loss: bool = True  # validation loss during training, on the valid split's reference steps
     decoding: str = "beam"  # "beam": n beams (deterministic); "sample": n samples (generation's temperature)
     save_trees: bool = False  # keep every search tree (DIR/eval/trees.jsonl): DPO pairs, dry-search analysis
+    lean_workers: int = 1  # Lean processes for the replay and the search: one expansion's candidates split across them
     n: int = 8
     budget: str = "expansions=32"
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"tactic": 32, "thought": 96})
@@ -62,7 +63,7 @@ class DemoConfig:
 
         check_fields(self, "demo config")
         check_format(self.fmt)
-        for name in ("train_steps", "n"):
+        for name in ("train_steps", "n", "lean_workers"):
             v = getattr(self, name)
             if v < 1:
                 raise ValueError(f"demo config: {name} must be a positive integer, got {v!r}")
@@ -129,13 +130,18 @@ def eval_spec(cfg: DemoConfig, model: Path, args: argparse.Namespace) -> EvalSpe
     from prover.campaign import EvalSpec
 
     return EvalSpec(
-        dataset=f"logic:{args.split}", env="lean-term", policy=f"model:{model}", strategy="best-first",
+        dataset=f"logic:{args.split}", env=lean_env_spec(cfg), policy=f"model:{model}", strategy="best-first",
         out=args.out / "eval", budget=cfg.budget, config={"n": cfg.n, **cfg.search},
         generation={"num_beams": cfg.n if cfg.decoding == "beam" else 0, "max_new_tokens": cfg.max_new_tokens[cfg.fmt],
                     **cfg.generation},
         fmt=cfg.fmt, device="cpu", workers=args.workers, limit=args.limit, lean=args.lean,
         label=f"demo best-first/{cfg.fmt}", progress=not args.no_progress, save_trees=cfg.save_trees,
     )
+
+
+def lean_env_spec(cfg: DemoConfig) -> str:
+    """The term-refinement env with the recipe's number of Lean processes."""
+    return "lean-term" if cfg.lean_workers == 1 else f"lean-term:workers={cfg.lean_workers}"
 
 
 def training_theorems(cfg: DemoConfig) -> list[Any]:
@@ -179,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     theorems = training_theorems(cfg)
     what = f"logic:train{f' + {cfg.extra_theorems} of logic:extra' if cfg.extra_theorems else ''}"
     if not examples.is_file() or (cfg.valid_loss and not valid_examples.is_file()):
-        env = make_env("lean-term", lean=args.lean)
+        env = make_env(lean_env_spec(cfg), lean=args.lean)
         try:
             if not examples.is_file():
                 rows = reference_examples(env, theorems, canonical_names=cfg.canonical_names)
