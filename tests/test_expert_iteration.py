@@ -156,6 +156,13 @@ def test_bad_configs_are_refused(tmp_path):
         ei._Run(small_config(tmp_path / "r", seed=1), progress=False)  # a run dir belongs to one config
 
 
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs" / "learn").glob("ei_*.json")),
+                         ids=lambda p: p.stem)
+def test_shipped_expert_iteration_configs_load(path):
+    cfg = EIConfig.load(path)
+    assert cfg.rounds >= 1 and Path(cfg.run_dir) == Path("runs/learn") / path.stem  # each writes its own folder
+
+
 def test_job_seeds_are_stable():
     """A resumed run must give each job the seed it had: the seed is a fixed function of (run seed,
     round, theorem, attempt), the same in every process and every release (these values are pinned)."""
