@@ -15,8 +15,10 @@ one batched forward of `--bound-rows` x `--bound-len` tokens.  The candidates of
 must be identical (text, tokens and log-probability bit for bit), else the bench fails; engine
 "fast-shared" (`--engines hf,fast,fast-shared`: each prompt's keys read once a step for all its
 beams) must give the same texts and token counts, log-probabilities within `--logprob-tol`; engine
-"ct2" (CTranslate2) the same best candidate per state and, for every candidate both keep, a
-log-probability within `--logprob-tol` (the share of hf's candidates it keeps is printed).
+"ct2" (CTranslate2), for every candidate both keep, a log-probability within `--logprob-tol`, and
+per state a best candidate that scores no lower than hf's: its beam search may keep a hypothesis
+that hf's pruned, so the share of hf's candidates it keeps and the states with the same best
+candidate are printed, not required.
 Peak RSS of this process and the load average are printed with the figures.
 """
 
@@ -81,23 +83,30 @@ def differs(ref: list, got: list, tol: float) -> str:
     return f"log-probabilities differ by up to {worst:.3g}" if worst > tol else ""
 
 
-def disagrees(ref: list, got: list, tol: float) -> tuple[str, float]:
-    """Engine "ct2" against the reference: why they disagree, or "" (every state's best candidate
-    the same, every candidate both keep within `tol` in log-probability); and the fraction of the
-    reference's candidates that ct2 keeps too (its beam search can keep other hypotheses)."""
-    shared = total = 0
+def disagrees(ref: list, got: list, tol: float) -> tuple[str, float, int]:
+    """Engine "ct2" against the reference, over every state: why they disagree, or ""; the fraction
+    of the reference's candidates that ct2 keeps too; and the number of states whose best candidate
+    is the same.  Two beam searches may keep different hypotheses (ct2's can keep one that hf's
+    pruned), so a different list is not a failure; these are: a candidate both keep whose
+    log-probabilities differ by more than `tol`, or a state where ct2's best scores below hf's best
+    by more than `tol` (ct2 missed the reference's best)."""
+    shared = total = same_best = 0
+    why = ""
     for a, b in zip(ref, got, strict=True):
         total += len(a)
-        if a and (not b or (a[0].tactic, a[0].thought, a[0].tokens) != (b[0].tactic, b[0].thought, b[0].tokens)):
-            return "another best candidate", 0.0
-        by_key = {(c.tactic, c.thought, c.tokens): c.logprob for c in a}
+        key = lambda c: (c.tactic, c.thought, c.tokens)  # noqa: E731
+        if a and b and key(a[0]) == key(b[0]):
+            same_best += 1
+        elif a and (not b or b[0].logprob < a[0].logprob - tol):
+            why = why or f"ct2's best scores {a[0].logprob - (b[0].logprob if b else float('-inf')):.3g} below hf's"
+        by_key = {key(c): c.logprob for c in a}
         for c in b:
-            lp = by_key.get((c.tactic, c.thought, c.tokens))
+            lp = by_key.get(key(c))
             if lp is not None:
                 shared += 1
                 if abs(lp - c.logprob) > tol:
-                    return f"log-probability differs by {abs(lp - c.logprob):.3g}", 0.0
-    return "", shared / max(total, 1)
+                    why = why or f"log-probability differs by {abs(lp - c.logprob):.3g}"
+    return why, shared / max(total, 1), same_best
 
 
 def forward_bound(policy: ModelPolicy, rows: int, length: int, repeats: int) -> float:
@@ -165,8 +174,9 @@ def main() -> int:
                     best[eng] = r
         for eng in engines[1:]:
             if eng == "ct2":
-                why, frac = disagrees(best["hf"][1], best[eng][1], args.logprob_tol)
-                print(f"ct2 ({shape}): keeps {100 * frac:.1f}% of hf's candidates; best candidates equal: {not why}")
+                why, frac, same = disagrees(best["hf"][1], best[eng][1], args.logprob_tol)
+                print(f"ct2 ({shape}): keeps {100 * frac:.1f}% of hf's candidates; same best candidate for "
+                      f"{same}/{len(states)} states")
             else:
                 why = differs(best["hf"][1], best[eng][1], 0.0 if eng == "fast" else args.logprob_tol)
             if why:
@@ -187,7 +197,7 @@ def main() -> int:
               f"{r['tokens_per_s']:8.0f} {r['ref_gflops']:13.2f} {r['computed_gflops']:13.2f} "
               f"{r['bound_gflops'] / r['ref_gflops']:8.1f}x {r['speedup']:7.1f}x")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"candidates identical across engines: {not failed}; peak RSS {peak:.0f} MiB; "
+    print(f"candidates as required (see the docstring) for every engine: {not failed}; peak RSS {peak:.0f} MiB; "
           f"load average now {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "peak_rss_mib": peak, "bound_gflops": bound / 1e9}, indent=1))
