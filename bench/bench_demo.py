@@ -112,7 +112,9 @@ def main() -> int:
     if len(results) == 2:
         b, a = results["before"], results["after"]
         differ = sorted(k for k in set(b["rows"]) | set(a["rows"]) if b["rows"].get(k) != a["rows"].get(k))
-        status_differ = [k for k in differ if (b["rows"].get(k) or ("",))[0] != (a["rows"].get(k) or ("",))[0]]
+        at = FIELDS.index("status")
+        status_differ = [k for k in differ if (b["rows"].get(k) or ("",) * len(FIELDS))[at]
+                         != (a["rows"].get(k) or ("",) * len(FIELDS))[at]]
         print(f"ratio before/after: wall {b['wall_s'] / a['wall_s']:.2f}x, search {b['search_s'] / a['search_s']:.2f}x, "
               f"model {b['model_s'] / max(a['model_s'], 1e-9):.2f}x, lean {b['lean_s'] / max(a['lean_s'], 1e-9):.2f}x")
         print(f"rows ({', '.join(FIELDS)}) identical for {len(b['rows']) - len(differ)}/{len(b['rows'])} theorems"

@@ -71,12 +71,17 @@ def run(policy: ModelPolicy, states: list[State], n: int, per_call: int) -> tupl
     return time.perf_counter() - t0, out, read, wrote
 
 
+def key(c) -> tuple:
+    """What makes two candidates the same proposal: text, thought and token count."""
+    return c.tactic, c.thought, c.tokens
+
+
 def differs(ref: list, got: list, tol: float) -> str:
     """Why two engines' candidates (per state) differ, or "": texts and token counts equal and
     log-probabilities within `tol` (0: bit for bit).  The largest difference goes into the reason."""
     worst = 0.0
     for a, b in zip(ref, got, strict=True):
-        if [(c.tactic, c.thought, c.tokens) for c in a] != [(c.tactic, c.thought, c.tokens) for c in b]:
+        if [key(c) for c in a] != [key(c) for c in b]:
             return "other texts or token counts"
         for c, e in zip(a, b, strict=True):
             worst = max(worst, abs(c.logprob - e.logprob))
@@ -94,7 +99,6 @@ def disagrees(ref: list, got: list, tol: float) -> tuple[str, float, int]:
     why = ""
     for a, b in zip(ref, got, strict=True):
         total += len(a)
-        key = lambda c: (c.tactic, c.thought, c.tokens)  # noqa: E731
         if a and b and key(a[0]) == key(b[0]):
             same_best += 1
         elif a and (not b or b[0].logprob < a[0].logprob - tol):
