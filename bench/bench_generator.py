@@ -18,7 +18,11 @@ beams) must give the same texts and token counts, log-probabilities within `--lo
 "ct2" (CTranslate2), for every candidate both keep, a log-probability within `--logprob-tol`, and
 per state a best candidate that scores no lower than hf's: its beam search may keep a hypothesis
 that hf's pruned, so the share of hf's candidates it keeps and the states with the same best
-candidate are printed, not required.
+candidate are printed, not required.  `--sample T` proposes `--n` samples at temperature T instead
+of beams (the thought recipe's shape): "fast" must still equal hf bit for bit and "fast-shared" to
+`--logprob-tol`; "ct2" samples with its own random generator, so its candidates are not compared
+one by one (tests/test_policy.py checks its distribution and log-probabilities): the distinct
+candidates per state of each engine are printed.
 Peak RSS of this process and the load average are printed with the figures.
 """
 
@@ -136,6 +140,8 @@ def main() -> int:
     ap.add_argument("--states", type=int, default=16)
     ap.add_argument("--stride", type=int, default=97, help="take every k-th state of --examples")
     ap.add_argument("--n", type=int, default=16, help="beams (candidates) per state")
+    ap.add_argument("--sample", type=float, default=None, metavar="T",
+                    help="n samples at temperature T per state instead of n beams")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2, help="runs per variant (the fastest is kept)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads, for both engines (GenerationConfig.threads)")
@@ -155,12 +161,14 @@ def main() -> int:
     states = load_states(args.examples, args.states, args.stride if args.examples else 1)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or train_tiny(tmp, args.fmt or "tactic")
+        decoding = {"num_beams": args.n} if args.sample is None else {"num_beams": 0, "temperature": args.sample}
         policies = {eng: ModelPolicy.load(model, fmt=args.fmt, device="cpu", config=GenerationConfig(
-            num_beams=args.n, max_new_tokens=args.max_new_tokens, batch_size=max(1, args.states), engine=eng,
-            threads=args.threads))
+            max_new_tokens=args.max_new_tokens, batch_size=max(1, args.states), engine=eng, threads=args.threads,
+            **decoding))
             for eng in engines}
     ref = policies["hf"]
-    print(f"model {model}: {ref.num_parameters / 1e6:.2f}M parameters, {len(states)} states x {args.n} beams, "
+    what = "beams" if args.sample is None else f"samples at temperature {args.sample}"
+    print(f"model {model}: {ref.num_parameters / 1e6:.2f}M parameters, {len(states)} states x {args.n} {what}, "
           f"max_new_tokens {args.max_new_tokens}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     bound = forward_bound(ref, args.bound_rows, args.bound_len, 3)
@@ -176,8 +184,13 @@ def main() -> int:
                 r = run(p, states, args.n, per_call)
                 if eng not in best or r[0] < best[eng][0]:
                     best[eng] = r
+        if args.sample is not None:
+            distinct = ", ".join(f"{eng} {sum(len(c) for c in best[eng][1]) / len(states):.1f}" for eng in engines)
+            print(f"distinct candidates per state ({shape}): {distinct}")
         for eng in engines[1:]:
-            if eng == "ct2":
+            if eng == "ct2" and args.sample is not None:
+                why = ""  # another random generator: compared in distribution by the tests, not here
+            elif eng == "ct2":
                 why, frac, same = disagrees(best["hf"][1], best[eng][1], args.logprob_tol)
                 print(f"ct2 ({shape}): keeps {100 * frac:.1f}% of hf's candidates; same best candidate for "
                       f"{same}/{len(states)} states")

@@ -1,16 +1,22 @@
 """Engine "ct2" behind `ModelPolicy`: CTranslate2 (a C++ inference engine for Transformer models,
-https://github.com/OpenNMT/CTranslate2) runs beam search and greedy decoding.
+https://github.com/OpenNMT/CTranslate2) runs beam search, greedy decoding and sampling.
 
 Why: at one state per call (best-first search's shape) the torch engines spend most of a decoding
 step dispatching ~100 small ops from Python; CTranslate2 runs the whole step in C++ (measured in
 docs/generator.md).  The checkpoint is converted once per policy (`TransformersConverter`, float32,
 into a temporary folder) and rebuilt when the model's weights change in place.
 
-Same candidates as the reference to float rounding, not bit for bit (its own kernels sum in
-another order; tested against engine "hf").  Its limits, each reported by `unsupported`:
-stop strings must be single tokens of the vocabulary (they become CTranslate2 end tokens) and
-sampling is not offered (CTranslate2 has its own random generator, so a fixed seed would not give
-the reference's samples); the policy then logs why and runs the fast engine.
+Beams and greedy: the reference's candidates to float rounding, not bit for bit (its own kernels
+sum in another order; tested against engine "hf").  Sampling draws from the same distribution
+(temperature applied, log-probabilities those of the untempered model, as the reference records
+them) but with CTranslate2's own random generator, so a seed gives other samples than the torch
+engines' at that seed; the same seed gives the same samples again (tested).  CTranslate2 seeds a
+worker thread's generator when the thread starts, so `sample` rebuilds the generator (about 3 ms
+for the demo model) after `ctranslate2.set_random_seed` whenever it is given a seed.  Its limits,
+each reported by `unsupported` or by the policy: stop strings must be single tokens of the
+vocabulary (they become CTranslate2 end tokens), and top-p below 1 is not wired (CTranslate2's
+nucleus differs from transformers' at the boundary); the policy then logs why and runs the fast
+engine.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from prover.fast_generate import LlamaDecoder
 
 def unsupported(model: Any, tokenizer: Any, stop: tuple[str, ...]) -> str | None:
     """Why engine "ct2" cannot decode `model` with these stop strings, or None when it can (the
-    policy itself turns sampling away)."""
+    policy itself turns top-p sampling away)."""
     try:
         import ctranslate2  # noqa: F401
     except ImportError:
@@ -56,14 +62,20 @@ class Ct2Decoder:
         model.save_pretrained(src)
         tokenizer.save_pretrained(src)
         ctranslate2.converters.TransformersConverter(src).convert(dst, quantization="float32")
-        self._gen = ctranslate2.Generator(dst, device="cpu", compute_type="float32",
-                                          intra_threads=threads, inter_threads=1)
+        self._path, self._threads = dst, threads
+        self._gen = self._generator()
         self._tok = tokenizer
         ends = [tokenizer.convert_ids_to_tokens(tokenizer(s, add_special_tokens=False)["input_ids"])[0] for s in stop]
         if tokenizer.eos_token is not None:
             ends.append(tokenizer.eos_token)
         self._ends = ends
         self._versions = LlamaDecoder.weight_versions(model)
+
+    def _generator(self) -> Any:
+        import ctranslate2
+
+        return ctranslate2.Generator(self._path, device="cpu", compute_type="float32",
+                                     intra_threads=self._threads, inter_threads=1)
 
     def stale(self, model: Any) -> bool:
         """Whether `model`'s weights changed in place since it was converted."""
@@ -75,5 +87,22 @@ class Ct2Decoder:
         results = self._gen.generate_batch(tokens, beam_size=beams, num_hypotheses=returned, max_length=max_new,
                                            return_scores=True, include_prompt_in_result=False, length_penalty=0.0,
                                            end_token=self._ends, return_end_token=True, sampling_topk=1)
+        return [[Hypothesis(list(ids), float(score)) for ids, score in zip(r.sequences_ids, r.scores, strict=True)]
+                for r in results]
+
+    def sample(self, prompt_ids: list[list[int]], copies: int, max_new: int, temperature: float,
+               seed: int | None) -> list[list[Hypothesis]]:
+        """`copies` samples per prompt at `temperature` from the whole vocabulary, in the order drawn;
+        `seed` (when given) restarts the random stream first, so the same seed gives the same samples."""
+        import ctranslate2
+
+        if seed is not None:
+            ctranslate2.set_random_seed(int(seed))
+            self._gen = self._generator()
+        tokens = [self._tok.convert_ids_to_tokens(ids) for ids in prompt_ids]
+        results = self._gen.generate_batch(tokens, beam_size=1, num_hypotheses=copies, max_length=max_new,
+                                           return_scores=True, include_prompt_in_result=False, length_penalty=0.0,
+                                           end_token=self._ends, return_end_token=True, sampling_topk=0,
+                                           sampling_temperature=float(temperature))
         return [[Hypothesis(list(ids), float(score)) for ids, score in zip(r.sequences_ids, r.scores, strict=True)]
                 for r in results]

@@ -76,8 +76,8 @@ class GenerationConfig:
     dedup: bool = True
     engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate;
     # "fast-shared": "fast" reading each prompt's keys once a step for all its beams (equal to float rounding);
-    # "ct2": CTranslate2 for beam search and greedy (prover/ct2_generate.py; equal to float rounding; threads 0:
-    # one for a model under SMALL_MODEL, else one per core)
+    # "ct2": CTranslate2 (prover/ct2_generate.py; beams and greedy equal to float rounding; samples from the same
+    # distribution with its own random generator; threads 0: one for a model under SMALL_MODEL, else one per core)
     threads: int = 0  # torch CPU threads while generating; 0: one for a CPU model under SMALL_MODEL, else torch's
 
     def __post_init__(self) -> None:
@@ -257,6 +257,7 @@ class ModelPolicy:
         self._ct2_stop: tuple[str, ...] | None = None  # ... and for these stop strings
         self._ct2_unfit: str | None = None  # why that model or those stop strings cannot go to ct2
         self._ct2_why: str | None = None  # why engine "ct2" last fell back to the fast engine (logged once)
+        self._ct2_seed: int | None = None  # the seed engine "ct2" restarts its sampler with at the next chunk
         ctx = getattr(model.config, "max_position_embeddings", None) or 10**9
         self._max_prompt = max(8, min(self.config.max_prompt_tokens, ctx - self.config.max_new_tokens))
 
@@ -319,6 +320,7 @@ class ModelPolicy:
         devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), self._cpu_threads():
             torch.manual_seed(seed)
+            self._ct2_seed = seed  # engine "ct2" samples from its own generator, restarted at this call's first chunk
             for i in range(0, len(order), bs):
                 idx = order[i:i + bs]
                 for j, samples in zip(idx, self._generate_chunk([prompts[j] for j in idx], n), strict=True):
@@ -423,8 +425,8 @@ class ModelPolicy:
         from prover.ct2_generate import Ct2Decoder, unsupported
 
         cfg, stop = self.config, tuple(self.config.stop)
-        if cfg.num_beams == 0 and not greedy:
-            why: str | None = "sampling (ct2 runs beam search and greedy decoding only)"
+        if cfg.num_beams == 0 and not greedy and cfg.top_p < 1:
+            why: str | None = "top-p sampling (ct2 samples from the whole vocabulary only)"
         else:  # the model's and stop strings' checks and the conversion run once per model and stop strings
             if (self._ct2_for is not self.model or self._ct2_stop != stop
                     or (self._ct2 is not None and self._ct2.stale(self.model))):
@@ -441,16 +443,23 @@ class ModelPolicy:
         return self._ct2
 
     def _run_ct2(self, decoder: Any, prompts: list[str], n: int, greedy: bool) -> list[list[Sample]]:
-        """Engine "ct2": `n` beams (1 greedy) per prompt; counts every prompt once per beam."""
+        """Engine "ct2": `n` beams or samples (1 greedy) per prompt; counts every prompt once per beam
+        or sample, every beam as long as its prompt's longest, every sample as long as itself."""
         cfg = self.config
         ids = self.tokenizer(prompts, truncation=True, max_length=self._max_prompt, add_special_tokens=False)["input_ids"]
-        beams, k = (1, 1) if greedy else (max(cfg.num_beams, n), n)
-        hyps = decoder.decode(ids, beams=beams, returned=k, max_new=cfg.max_new_tokens)
+        if cfg.num_beams == 0 and not greedy:
+            hyps = decoder.sample(ids, copies=n, max_new=cfg.max_new_tokens, temperature=cfg.temperature,
+                                  seed=self._ct2_seed)
+            self._ct2_seed = None  # the later chunks of this call continue the stream
+            rows, generated = n, sum(len(h.ids) for hs in hyps for h in hs)
+        else:
+            rows, k = (1, 1) if greedy else (max(cfg.num_beams, n), n)
+            hyps = decoder.decode(ids, beams=rows, returned=k, max_new=cfg.max_new_tokens)
+            generated = sum(max((len(h.ids) for h in hs), default=0) for hs in hyps) * rows
         out = [[self._sample(h.ids, None, total=h.logprob) for h in hs] for hs in hyps]
         u = self.last_usage
-        longest = [max((len(h.ids) for h in hs), default=0) for hs in hyps]
-        self.last_usage = Usage(u.prompt_tokens + sum(len(i) for i in ids) * beams,
-                                u.generated_tokens + sum(longest) * beams, u.parameters)
+        self.last_usage = Usage(u.prompt_tokens + sum(len(i) for i in ids) * rows, u.generated_tokens + generated,
+                                u.parameters)
         self.stats.samples += sum(len(ss) for ss in out)
         self.stats.tokens += sum(s.tokens for ss in out for s in ss)
         return out

@@ -1,4 +1,4 @@
-"""The demo recipe (configs/demo.json): loading, checking, command-line overrides and the evaluation
+"""The demo recipes (configs/demo.json, configs/demo_thought.json): loading, checking, command-line overrides and the evaluation
 it runs (an EvalSpec handed to the campaign runner, no command-line round trip)."""
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ def _args(*argv: str) -> argparse.Namespace:
     return ap.parse_args(["demo", *argv])
 
 
-def test_shipped_recipe_loads_and_is_checked() -> None:
-    cfg = DemoConfig.load(DEFAULT_CONFIG)
+@pytest.mark.parametrize("path", [DEFAULT_CONFIG, DEFAULT_CONFIG.with_name("demo_thought.json")],
+                         ids=["demo", "demo_thought"])
+def test_shipped_recipes_load_and_are_checked(path: Path) -> None:
+    cfg = DemoConfig.load(path)
     assert cfg.fmt in ("tactic", "thought") and cfg.n >= 1 and cfg.train_steps >= 1
     assert cfg.budget.startswith("expansions=")
+    assert cfg.generation.get("engine") == "ct2" and cfg.lean_workers == 2
 
 
 def test_flags_override_the_recipe(tmp_path: Path) -> None:

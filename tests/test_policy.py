@@ -387,22 +387,94 @@ def test_ct2_engine_beam_search_agrees_with_the_reference_where_both_keep_a_hypo
 
 
 def test_ct2_engine_falls_back_to_the_fast_engine_where_it_cannot_run(trained, caplog) -> None:
-    """Sampling and a stop string of several tokens are beyond engine "ct2": it says why, once,
+    """Top-p sampling and a stop string of several tokens are beyond engine "ct2": it says why, once,
     and the fast engine's samples come back (bit for bit those of the reference)."""
     final, rows = trained
     prompts = [build_prompt(r["state"], "thought") for r in rows[:3]]
-    ref = _engine_samples(final, prompts, 4, temperature=1.0, seed=2)["fast"]
-    policy = ModelPolicy.load(final, config=GenerationConfig(max_new_tokens=MAX_NEW, engine="ct2", temperature=1.0,
-                                                             seed=2), device="cpu")
+    settings = dict(temperature=1.0, top_p=0.9, seed=2)
+    ref = _engine_samples(final, prompts, 4, **settings)["fast"]
+    policy = ModelPolicy.load(final, config=GenerationConfig(max_new_tokens=MAX_NEW, engine="ct2", **settings),
+                              device="cpu")
     with caplog.at_level(logging.INFO, logger="prover.policy"):
         got = [policy.generate(prompts, 4), policy.generate(prompts[:1], 4)]
     assert got == ref and policy._ct2 is None
     assert [r.getMessage() for r in caplog.records].count(
-        "ct2 engine unavailable (sampling (ct2 runs beam search and greedy decoding only)); using the fast engine") == 1
+        "ct2 engine unavailable (top-p sampling (ct2 samples from the whole vocabulary only)); using the fast engine") == 1
     from prover.ct2_generate import unsupported
 
     why = unsupported(policy.model, policy.tokenizer, ("[END]", "no such token here"))
     assert why == "stop string 'no such token here' is not a single token"
+
+
+def _ids_logprob(model: object, prompt: list[int], ids: list[int]) -> float:
+    """The model's own log-probability of `ids` after `prompt` (teacher-forced)."""
+    with torch.no_grad():
+        lp = torch.log_softmax(model(torch.tensor([prompt + ids])).logits[0].float(), dim=-1)  # type: ignore[operator]
+    return float(sum(lp[len(prompt) - 1 + i, x] for i, x in enumerate(ids)))
+
+
+def test_ct2_engine_samples_with_the_models_log_probabilities_and_repeats_itself_at_a_seed(trained) -> None:
+    """Engine "ct2", sampling (its own random generator): the same seed gives the same samples
+    again, in a new policy and after `reseed`, and another seed other samples; a padded batch of
+    several chunks gives n samples a prompt; usage counts every sample's prompt and tokens; the
+    log-probability of each drawn sequence is the model's own (teacher-forced, untempered, at
+    temperature 0.7) within 1e-4."""
+    final, rows = trained
+    prompts = [build_prompt(r["state"], "thought") for r in rows[:5]]
+    def draw(seed: int) -> tuple[ModelPolicy, list]:
+        policy = _ct2_policy(final, temperature=1.0, seed=seed, batch_size=2)
+        return policy, [policy.generate(prompts, 6), policy.generate(prompts[:1], 6)]
+
+    policy, first = draw(3)
+    assert policy._ct2 is not None and policy._ct2_why is None
+    assert draw(3)[1] == first and draw(4)[1] != first
+    policy.reseed(3)
+    assert [policy.generate(prompts, 6), policy.generate(prompts[:1], 6)] == first
+    assert [len(ss) for ss in first[0]] == [6] * 5
+    assert any(s.ended_by_stop for ss in first[0] for s in ss)
+    u = policy.last_usage
+    assert u.prompt_tokens == 6 * len(policy.tokenizer(prompts[0], add_special_tokens=False)["input_ids"])
+    assert 0 < u.generated_tokens <= 6 * MAX_NEW
+    ids = [policy.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    hyps = policy._ct2.sample(ids, copies=4, max_new=MAX_NEW, temperature=0.7, seed=0)
+    gaps = [abs(_ids_logprob(policy.model, p, h.ids) - h.logprob) for p, hs in zip(ids, hyps, strict=True) for h in hs]
+    assert len(gaps) == 20 and max(gaps) <= 1e-4
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_ct2_engine_samples_the_tempered_distribution(trained, temperature: float) -> None:
+    """One token sampled 4000 times after the prompt (of the first 30) whose next token the model
+    is least sure of: the frequencies of the model's 8 likeliest tokens and of the rest are its
+    probabilities at that temperature (total variation under 0.04, where the untempered ones are off
+    by more; deterministic at its seed)."""
+    final, rows = trained
+    policy = _ct2_policy(final, temperature=temperature, seed=1)
+    tok = policy.tokenizer
+    def next_token(prompt: list[int]) -> torch.Tensor:
+        with torch.no_grad():
+            return policy.model(torch.tensor([prompt])).logits[0, -1].float()
+
+    ids = [tok(build_prompt(r["state"], "thought"), add_special_tokens=False)["input_ids"] for r in rows[:30]]
+    p = min(ids, key=lambda i: float(torch.softmax(next_token(i), dim=-1).max()))
+    want = torch.softmax(next_token(p) / temperature, dim=-1)
+    decoder = policy._ct2_decoder(greedy=False)
+    (hyps,) = decoder.sample([p], copies=4000, max_new=1, temperature=temperature, seed=1)
+    top = torch.argsort(want, descending=True)[:8]
+    def buckets(probs: torch.Tensor) -> torch.Tensor:
+        head = probs[top]
+        return torch.cat([head, (1 - head.sum()).reshape(1)])
+
+    got = torch.zeros_like(want)
+    for h in hyps:
+        got[h.ids[0]] += 1
+    got = buckets(got / len(hyps))
+    def distance(probs: torch.Tensor) -> float:
+        return 0.5 * float((got - buckets(probs)).abs().sum())
+
+    assert float(want.max()) < 0.95  # a distribution worth sampling
+    assert distance(want) < 0.04
+    if temperature != 1.0:
+        assert distance(torch.softmax(next_token(p), dim=-1)) > 0.04
 
 
 def test_fast_engine_matches_a_grouped_query_model_with_biases(tmp_path: Path, trained) -> None:
