@@ -234,3 +234,28 @@ def test_easy_seed_set_and_a_difficulty_curriculum(tmp_path: Path) -> None:
     assert [t.extra["difficulty"] for t in run.to_search(1, hist)] == [4, 5, 6]  # cap 6, the solved one left out
     with pytest.raises(ValueError, match="difficulty_step needs seed_max_difficulty"):
         _ei_config(tmp_path / "q", train, difficulty_step=2)
+
+
+# --------------------------------------------------------------------------- the shipped recipes
+
+LEARN = Path(__file__).resolve().parents[1] / "configs" / "learn"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in LEARN.glob("*.json") if not p.name.startswith("ei_")),
+                         ids=lambda p: p.stem)
+def test_shipped_lever_recipes_load(path: Path) -> None:
+    """Every recipe under configs/learn/ (expert iteration's are loaded in test_expert_iteration.py)
+    is a demo recipe or a DPO recipe whose SFT recipe and DPO fields are checked."""
+    from core.jsonl import read_json
+    from prover.commands.demo import DemoConfig
+    from prover.dpo import DPOTrainConfig
+
+    raw = read_json(path, "recipe")
+    if "sft_config" in raw:
+        root = LEARN.parents[1]
+        assert set(raw) <= {"sft_config", "pair_dataset", "pair_limit", "pair_budget", "dpo"}
+        DemoConfig.load(root / raw["sft_config"])
+        DPOTrainConfig.from_dict(raw["dpo"], where=str(path))
+        load_dataset(raw["pair_dataset"])
+    else:
+        DemoConfig.load(path)
