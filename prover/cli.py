@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         ap.print_help()
         return EXIT_USAGE
+    from core.logs import quiet_output
     from lean_env.process import interrupts_stop_lean
-    from prover.logs import quiet_output
 
     try:
         # Ctrl-C and SIGTERM kill every Lean process at once; progress bars stay readable in logs

@@ -29,7 +29,7 @@ def main() -> int:
 
     import torch
 
-    from prover.logs import quiet_output
+    from core.logs import quiet_output
     from prover.tiny import synthetic_logic_world
     from prover.tiny_formats import format_rows, train_format_model
     from thoughts.prompts import CAUSAL, PROMPTS, SEQ2SEQ, STEP

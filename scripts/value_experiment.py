@@ -157,4 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.logs import quiet_output
+
+    with quiet_output():  # a log file or pipe gets progress bars as a few lines, not every redraw
+        code = main()
+    sys.exit(code)

@@ -75,3 +75,25 @@ def test_baseline_command_passes_no_progress_through(tmp_path, monkeypatch) -> N
     assert baseline.main(["--split", "test", "--max-expansions", "8", "--out", str(tmp_path), "--no-progress"]) == 0
     assert seen["progress"] is False and seen["split"] == "test" and seen["max_expansions"] == 8
     assert (tmp_path / "solved.png").is_file()
+
+
+def test_baseline_command_writes_its_bar_as_a_few_lines_when_not_on_a_terminal(tmp_path, monkeypatch, capsys) -> None:
+    """A log file or a pipe gets the search's progress bar as lines, not as every redraw."""
+    import sys
+
+    from tqdm import tqdm
+
+    import eval.logic.baseline as baseline
+
+    def fake_run(split, max_expansions, out_dir, **kw):
+        bar = tqdm(total=500, desc="vocab best-first", file=sys.stderr, mininterval=0, miniters=1)
+        for _ in range(500):
+            bar.update(1)
+        bar.close()
+        return [{"status": "proved", "first_proof_at": {"expansions": 3}, "difficulty": 2, "expansions": 3}]
+
+    monkeypatch.setattr(baseline, "run", fake_run)
+    assert baseline.main(["--split", "test", "--max-expansions", "8", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    bar = [ln for ln in err.splitlines() if ln.startswith("vocab best-first")]
+    assert "\r" not in err and 1 <= len(bar) <= 3 and "500/500" in bar[-1], err

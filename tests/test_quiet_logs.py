@@ -1,4 +1,4 @@
-"""Quiet logs (prover/logs.py): a progress bar's redraws become a few lines in a non-interactive log,
+"""Quiet logs (core/logs.py): a progress bar's redraws become a few lines in a non-interactive log,
 third-party progress bars are off, and a piped `prover eval` prints one bar line per stage state."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from prover.logs import LineStream, quiet_output
+from core.logs import LineStream, quiet_output
 
 REPO = Path(__file__).resolve().parent.parent
 WORLD = "tests/data/worlds/backoff.json"

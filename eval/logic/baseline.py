@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.logs import quiet_output
 from eval.campaign import Campaign, run_campaign
 from eval.logic import load_split
 from eval.logic.vocab_policy import VocabularyPolicy
@@ -91,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
-        rows = run(args.split, args.max_expansions, args.out, workers=args.workers, lean=args.lean,
-                   progress=not args.no_progress)
+        with quiet_output():  # a log file or pipe gets the progress bar as a few lines, not every redraw
+            rows = run(args.split, args.max_expansions, args.out, workers=args.workers, lean=args.lean,
+                       progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:  # another run in --out, stale rows, bad settings
         print(f"logic baseline: error: {e}", file=sys.stderr)
         return 2
