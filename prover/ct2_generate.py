@@ -83,12 +83,7 @@ class Ct2Decoder:
 
     def decode(self, prompt_ids: list[list[int]], beams: int, returned: int, max_new: int) -> list[list[Hypothesis]]:
         """`returned` hypotheses per prompt, best first; `beams` 1 with `returned` 1 is greedy."""
-        tokens = [self._tok.convert_ids_to_tokens(ids) for ids in prompt_ids]
-        results = self._gen.generate_batch(tokens, beam_size=beams, num_hypotheses=returned, max_length=max_new,
-                                           return_scores=True, include_prompt_in_result=False, length_penalty=0.0,
-                                           end_token=self._ends, return_end_token=True, sampling_topk=1)
-        return [[Hypothesis(list(ids), float(score)) for ids, score in zip(r.sequences_ids, r.scores, strict=True)]
-                for r in results]
+        return self._generate(prompt_ids, max_new, beam_size=beams, num_hypotheses=returned, sampling_topk=1)
 
     def sample(self, prompt_ids: list[list[int]], copies: int, max_new: int, temperature: float,
                seed: int | None) -> list[list[Hypothesis]]:
@@ -99,10 +94,15 @@ class Ct2Decoder:
         if seed is not None:
             ctranslate2.set_random_seed(int(seed))
             self._gen = self._generator()
+        return self._generate(prompt_ids, max_new, beam_size=1, num_hypotheses=copies, sampling_topk=0,
+                              sampling_temperature=float(temperature))
+
+    def _generate(self, prompt_ids: list[list[int]], max_new: int, **decoding: Any) -> list[list[Hypothesis]]:
+        """One `generate_batch` call: the prompts as tokens, the stop strings as end tokens, summed
+        log-probabilities (length penalty 0), the decoding options `decoding`."""
         tokens = [self._tok.convert_ids_to_tokens(ids) for ids in prompt_ids]
-        results = self._gen.generate_batch(tokens, beam_size=1, num_hypotheses=copies, max_length=max_new,
-                                           return_scores=True, include_prompt_in_result=False, length_penalty=0.0,
-                                           end_token=self._ends, return_end_token=True, sampling_topk=0,
-                                           sampling_temperature=float(temperature))
+        results = self._gen.generate_batch(tokens, max_length=max_new, return_scores=True,
+                                           include_prompt_in_result=False, length_penalty=0.0, end_token=self._ends,
+                                           return_end_token=True, **decoding)
         return [[Hypothesis(list(ids), float(score)) for ids, score in zip(r.sequences_ids, r.scores, strict=True)]
                 for r in results]
