@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 MINIF2F_SPLITS = ("valid", "test")
-LOGIC_SPLITS = ("train", "valid", "test", "extra")  # extra: training theorems beside the splits
+LOGIC_SPLITS = ("train", "valid", "test", "extra", "extra_varied")  # extra*: training theorems beside the splits
 
 
 # ---------------------------------------------------------------- entry point

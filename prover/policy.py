@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -54,6 +55,7 @@ from thoughts.format import (
 log = logging.getLogger(__name__)
 
 ENGINES = ("fast", "fast-shared", "hf", "ct2")
+SCORES = ("logprob", "frequency")  # how a state's distinct candidates are scored and ranked
 FAST_ENGINES = ("fast", "fast-shared")
 # Below this many parameters a model's products are too small to split across threads: on CPU it
 # generates with one torch thread (measured on a shared 2-core machine: never slower idle, 10-30x
@@ -74,6 +76,9 @@ class GenerationConfig:
     stop: tuple[str, ...] = STOP_STRINGS
     max_prompt_tokens: int = 1024  # longer prompts lose their beginning (the end holds the delimiter)
     dedup: bool = True
+    score: str = "logprob"  # candidate score: "logprob", the best sample's (length_normalize: its mean); "frequency":
+    # log of the share of a state's samples that gave the tactic (an estimate of its probability, thoughts summed out)
+    max_candidates: int = 0  # > 0: only the k best-scored distinct candidates of a state go to Lean
     engine: str = "fast"  # "fast": prover/fast_generate.py (same results, Llama models); "hf": transformers' generate;
     # "fast-shared": "fast" reading each prompt's keys once a step for all its beams (equal to float rounding);
     # "ct2": CTranslate2 (prover/ct2_generate.py; beams and greedy equal to float rounding; samples from the same
@@ -93,6 +98,10 @@ class GenerationConfig:
             raise ValueError(f"num_beams must be >= 0, got {self.num_beams}")
         if self.threads < 0:
             raise ValueError(f"generation config: threads must be >= 0, got {self.threads}")
+        if self.score not in SCORES:
+            raise ValueError(f"generation config: score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        if self.max_candidates < 0:
+            raise ValueError(f"generation config: max_candidates must be >= 0, got {self.max_candidates}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "generation config") -> GenerationConfig:
@@ -134,11 +143,16 @@ def _dedup_key(tactic: str) -> str:
 
 
 def samples_to_candidates(samples: Sequence[Sample], parse: Callable[[Sample], ParsedStep | ParsedProof | Dropped],
-                          *, length_normalize: bool = False, dedup: bool = True,
-                          stats: PolicyStats | None = None) -> list[Candidate]:
+                          *, length_normalize: bool = False, dedup: bool = True, score: str = "logprob",
+                          max_candidates: int = 0, stats: PolicyStats | None = None) -> list[Candidate]:
     """Parse, drop (counting reasons), merge identical tactics keeping the best log-probability
-    (their token costs add up), and sort best first.  Shared by every backend."""
+    (their token costs add up), and sort best first; with `score="frequency"` a merged tactic's
+    score is log(k / len(samples)) for the k samples that gave it (ties: the best log-probability
+    first); `max_candidates` > 0 keeps the best that many.  Shared by every backend."""
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
     best: dict[str, Candidate] = {}
+    counts: Counter[str] = Counter()
     order: list[Candidate] = []
     for s in samples:
         p = parse(s)
@@ -148,20 +162,34 @@ def samples_to_candidates(samples: Sequence[Sample], parse: Callable[[Sample], P
             log.debug("dropped a sample (%s): %r", p.reason, s.text[:200])
             continue
         tactic, thought = (p.proof, "") if isinstance(p, ParsedProof) else (p.tactic, p.thought)
-        score = s.mean_logprob if length_normalize else s.logprob
-        cand = Candidate(tactic=tactic, thought=thought, logprob=score, tokens=s.tokens)
+        lp = s.mean_logprob if length_normalize else s.logprob
+        cand = Candidate(tactic=tactic, thought=thought, logprob=lp, tokens=s.tokens)
         if not dedup:
             order.append(cand)
             continue
         key = _dedup_key(tactic)
+        counts[key] += 1
         old = best.get(key)
         if old is None:
             best[key] = cand
         else:
             keep = cand if cand.logprob > old.logprob else old
             best[key] = Candidate(keep.tactic, keep.thought, keep.logprob, old.tokens + cand.tokens)
-    out = list(best.values()) if dedup else order
-    return sorted(out, key=lambda c: -c.logprob)
+    if not dedup:
+        out = sorted(order, key=lambda c: -c.logprob)
+    elif score == "frequency":
+        ranked = sorted(best.items(), key=lambda kv: (-counts[kv[0]], -kv[1].logprob))
+        out = [dataclasses.replace(c, logprob=math.log(counts[k] / len(samples))) for k, c in ranked]
+    else:
+        out = sorted(best.values(), key=lambda c: -c.logprob)
+    return out[:max_candidates] if max_candidates else out
+
+
+def config_candidates(samples: Sequence[Sample], parse: Callable[[Sample], ParsedStep | ParsedProof | Dropped],
+                      cfg: GenerationConfig, stats: PolicyStats | None = None) -> list[Candidate]:
+    """`samples_to_candidates` with a generation config's ranking settings (every backend's way in)."""
+    return samples_to_candidates(samples, parse, length_normalize=cfg.length_normalize, dedup=cfg.dedup,
+                                 score=cfg.score, max_candidates=cfg.max_candidates, stats=stats)
 
 
 def read_format(path: str | Path, default: str = "thought") -> str:
@@ -293,8 +321,7 @@ class ModelPolicy:
             raise ValueError(f"n must be >= 1, got {n}")
         per_prompt = self.generate(prompts, n)
         cfg = self.config
-        return Costed([samples_to_candidates(ss, parse, length_normalize=cfg.length_normalize, dedup=cfg.dedup,
-                                             stats=self.stats) for ss in per_prompt], self.last_usage)
+        return Costed([config_candidates(ss, parse, cfg, self.stats) for ss in per_prompt], self.last_usage)
 
     def _prompt_fits(self, prompt: str) -> bool:
         return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) <= self._max_prompt

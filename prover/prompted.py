@@ -6,7 +6,7 @@
 The backend turns prompt strings into `Sample`s: `ModelPolicy` (a causal LM), `Seq2SeqGenerator`
 (an encoder-decoder: ReProver) or `VLLMPolicy` (vLLM on a GPU), each through its `generate(prompts,
 n)`.  This class builds the prompts, reads the outputs back with the format's extractor, and
-drops, merges and ranks them with the same `samples_to_candidates` as every backend.
+drops, merges and ranks them with the same `config_candidates` as every backend.
 
 It is a `Policy` and a `ContextPolicy` (step formats: the engine passes each state's theorem and
 proof so far, which InternLM's prompts show), or a `WholeProofPolicy` and a `ResumablePolicy`
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from core.types import GOAL_SEPARATOR, Candidate, Costed, ProofPrefix, State, StepContext, Theorem, Usage
-from prover.policy import GenerationConfig, Sample, samples_to_candidates
+from prover.policy import GenerationConfig, Sample, config_candidates
 from thoughts.prompts import CAUSAL, SEQ2SEQ, STEP, WHOLE, PromptFormat, StepInput, get_prompt
 
 
@@ -131,8 +131,7 @@ class PromptedPolicy:
         def parse(s: Sample) -> Any:
             return self.prompt.parse(s.text, s.ended_by_eos)  # type: ignore[attr-defined]
 
-        cands = [samples_to_candidates(ss, parse, length_normalize=cfg.length_normalize, dedup=cfg.dedup,
-                                       stats=self.stats) for ss in per_prompt]
+        cands = [config_candidates(ss, parse, cfg, self.stats) for ss in per_prompt]
         usage = getattr(self.backend, "last_usage", None)
         return Costed(cands, usage if isinstance(usage, Usage) else None)
 

@@ -1,5 +1,5 @@
 """An optional vLLM backend for the generator, for users' GPUs: the same interface and the same
-parsing, dropping and dedup as `ModelPolicy` (`samples_to_candidates`), generation by vLLM.
+parsing, dropping and dedup as `ModelPolicy` (`config_candidates`), generation by vLLM.
 
 vLLM is not a dependency (`pip install .[vllm]`, and it needs a CUDA GPU); this module imports it
 only when a `VLLMPolicy` is built (`make_policy("vllm:MODEL")`) and raises
@@ -18,7 +18,7 @@ from typing import Any
 
 from core.errors import MissingDependency
 from core.types import Candidate, Costed, State, Theorem, Usage
-from prover.policy import GenerationConfig, PolicyStats, Sample, samples_to_candidates
+from prover.policy import GenerationConfig, PolicyStats, Sample, config_candidates
 from thoughts.format import build_prompt, build_proof_prompt, check_format, parse_output, parse_proof_output
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ class VLLMPolicy:
         return per_prompt
 
     def _propose(self, prompts: list[str], n: int, parse: Any) -> list[list[Candidate]]:
-        return Costed([samples_to_candidates(samples, parse, length_normalize=self.config.length_normalize,
-                                             dedup=self.config.dedup, stats=self.stats)
+        return Costed([config_candidates(samples, parse, self.config, self.stats)
                        for samples in self.generate(prompts, n)], self.last_usage)
 
     def propose(self, states: Sequence[State], n: int) -> list[list[Candidate]]:

@@ -81,7 +81,7 @@ def test_missing_recipe_names_the_file(tmp_path: Path) -> None:
 
 def test_extra_theorems_decoding_and_a_stale_examples_file(tmp_path: Path) -> None:
     from core.jsonl import write_jsonl_atomic
-    from eval.logic import EXTRA, load_split
+    from eval.logic import EXTRA, EXTRA_VARIED, load_split
     from prover.commands.demo import check_examples, training_theorems
 
     path = tmp_path / "demo.json"
@@ -96,8 +96,12 @@ def test_extra_theorems_decoding_and_a_stale_examples_file(tmp_path: Path) -> No
     check_examples(ex, training_theorems(cfg))
     with pytest.raises(ValueError, match="made for another recipe"):
         check_examples(ex, training_theorems(DemoConfig(extra_theorems=0)))
+    path.write_text(json.dumps({"extra_theorems": 2, "varied_theorems": 3}))
+    names = [t.name for t in training_theorems(DemoConfig.load(path))]
+    assert names[292:] == [t.name for t in load_split(EXTRA)[:2]] + [t.name for t in load_split(EXTRA_VARIED)[:3]]
     for bad, words in (({"decoding": "greedy"}, "decoding must be one of"), ({"extra_theorems": -1}, "extra_theorems"),
-                       ({"extra_theorems": 10**6}, "logic:extra has")):
+                       ({"extra_theorems": 10**6}, "logic:extra has"), ({"varied_theorems": -2}, "varied_theorems"),
+                       ({"varied_theorems": 10**6}, "logic:extra_varied has")):
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=words):
             training_theorems(DemoConfig.load(path))

@@ -5,6 +5,8 @@ easy-only curriculum of expert iteration."""
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,15 @@ import torch
 
 import prover.expert_iteration as ei
 from eval.datasets import load_dataset
-from eval.logic import EXTRA, load_split, prelude_text
-from eval.logic.generate import build_extra, canonical, split_statements
+from eval.logic import EXTRA, EXTRA_VARIED, load_split, prelude_text
+from eval.logic.generate import (
+    build_extra,
+    build_varied,
+    canonical,
+    conventional_name,
+    split_statements,
+    varied_names,
+)
 from prover.train import TrainConfig, lr_factor, schedule, train_sft
 
 
@@ -71,6 +80,57 @@ def test_some_extra_reference_proofs_are_checked_by_lean(lean_toolchain) -> None
         canon = replay_states(env, list(zip(extra, renamed, strict=True)))
     for s, c, t in zip(states, canon, extra, strict=True):
         assert s is not None and c is not None and len(s) == len(c) == t.extra["difficulty"]
+
+
+def test_varied_theorems_are_new_and_written_the_way_people_write_them() -> None:
+    varied = load_split(EXTRA_VARIED)
+    assert len(varied) == 2400 and {t.extra["source"] for t in varied} == {"prop_varied", "fo_varied"}
+    seen = {canonical(_statement(t)) for s in ("train", "valid", "test") for t in load_split(s)}
+    seen |= {canonical(_statement(t)) for t in load_split(EXTRA)}
+    keys = [canonical(_statement(t)) for t in varied]
+    assert not set(keys) & seen and len(set(keys)) == len(keys)
+    assert all(t.header == prelude_text() and t.extra["difficulty"] == len(t.extra["reference_proof"]) for t in varied)
+    names = Counter(n for t in varied for n in re.findall(r"\((\S+) : ", _statement(t)) if n.startswith("h"))
+    numbered = sum(c for n, c in names.items() if re.fullmatch(r"h\d+", n))
+    assert {"h", "h'", "hp", "hnp", "hpq", "ha"} <= set(names) and 0.1 < numbered / sum(names.values()) < 0.5
+    for word in ("True", "False"):
+        assert 0.05 < sum(word in _statement(t) for t in varied) / len(varied) < 0.6
+    assert any("trivial" in t.extra["reference_proof"] for t in varied)
+
+
+def test_varied_names_by_convention_plain_or_numbered() -> None:
+    import random
+
+    assert conventional_name(("not", ("atom", "p"))) == "hnp"
+    assert conventional_name(("imp", ("atom", "p"), ("and", ("atom", "q"), ("atom", "r")))) == "hpq"
+    assert conventional_name(("all", "x", ("pred", "P", "x"))) == "h"  # bound individuals do not count
+    assert conventional_name(("pred", "P", "a")) == "ha" and conventional_name(("eq", "a", "b")) == "hab"
+    fs = [("atom", "p"), ("atom", "p"), ("not", ("atom", "p"))]
+    styles = {tuple(varied_names(random.Random(i), fs)) for i in range(40)}
+    assert styles == {("hp", "hp'", "hnp"), ("h", "h'", "h''"), ("h1", "h2", "h3")}
+    a = build_varied(seed=3, counts={"prop_varied": 10, "fo_varied": 5}, exclude=set(), max_tries=20_000)
+    assert a == build_varied(seed=3, counts={"prop_varied": 10, "fo_varied": 5}, exclude=set(), max_tries=20_000)
+    assert len(a) == 15 and all(e.name.startswith(("varied_prop_", "varied_fo_")) for e in a)
+    without = build_varied(seed=3, counts={"prop_varied": 10}, exclude={canonical(a[0].statement)}, max_tries=20_000)
+    assert canonical(a[0].statement) not in {canonical(e.statement) for e in without}
+
+
+def test_some_varied_reference_proofs_are_checked_by_lean(lean_toolchain) -> None:
+    """With canonical binder names, as the demo recipe trains on them: every one replays in the real Lean,
+    named hypotheses, `h'` and `trivial` included."""
+    from eval.logic.examples import reference_proof
+    from lean_env.term_env import LeanTermEnv
+    from search.replay import replay_states
+
+    varied = load_split(EXTRA_VARIED)
+    some = varied[:20] + [t for t in varied if "trivial" in t.extra["reference_proof"]][:3] + \
+        [t for t in varied if "(h' : " in t.formal_statement][:3]
+    proofs = [(t, reference_proof(t, canonical_names=True)) for t in some]
+    assert any(p != t.extra["reference_proof"] for t, p in proofs)
+    with LeanTermEnv(lean_toolchain) as env:
+        states = replay_states(env, proofs)
+    for s, t in zip(states, some, strict=True):
+        assert s is not None and len(s) == t.extra["difficulty"], t.name
 
 
 def test_canonical_binders_take_the_smallest_free_index_in_scope() -> None:

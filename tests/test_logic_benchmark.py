@@ -100,6 +100,15 @@ def test_checked_in_splits_are_what_the_generator_builds(splits):
         assert got == want
 
 
+@pytest.mark.slow
+def test_checked_in_varied_theorems_are_what_the_generator_builds():
+    from eval.logic import EXTRA_VARIED, load_split
+    from eval.logic.generate import build_varied
+
+    got = [(t.name, t.formal_statement, tuple(t.extra["reference_proof"])) for t in load_split(EXTRA_VARIED)]
+    assert got == [(e.name, f"theorem {e.name} {e.statement}", e.proof) for e in build_varied()]
+
+
 def test_prover_writes_term_steps():
     p, q = ("atom", "p"), ("atom", "q")
     assert lean(("imp", ("and", p, q), ("and", q, p))) == "And p q → And q p"

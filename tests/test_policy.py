@@ -182,6 +182,33 @@ def test_malformed_samples_are_dropped_and_counted() -> None:
     assert sum(stats.dropped.values()) == 2 and any("no [END]" in r for r in stats.dropped)
 
 
+def test_frequency_scores_and_the_candidate_cap() -> None:
+    """"frequency": log of the share of the samples (dropped ones counted) that gave a tactic, thoughts
+    summed out; ties go to the better log-probability.  max_candidates keeps the best k."""
+    import math
+
+    def parse(s: Sample):
+        return parse_output(s.text, "thought", require_end=False)
+
+    samples = [Sample("a\n[TACTIC] h.1", 9, -6.0), Sample("b\n[TACTIC] h.1", 9, -7.0),
+               Sample("c\n[TACTIC] h.1", 9, -5.5), Sample("d\n[TACTIC] h.2", 9, -1.0),
+               Sample("e\n[TACTIC] h.3", 9, -2.0), Sample("f\n[TACTIC] h.3", 9, -3.0), Sample("no tactic", 9, -0.1)]
+    by_logprob = samples_to_candidates(samples, parse)
+    assert [c.tactic for c in by_logprob] == ["h.2", "h.3", "h.1"]
+    freq = samples_to_candidates(samples, parse, score="frequency")
+    assert [(c.tactic, c.thought) for c in freq] == [("h.1", "c"), ("h.3", "e"), ("h.2", "d")]
+    assert [c.logprob for c in freq] == pytest.approx([math.log(3 / 7), math.log(2 / 7), math.log(1 / 7)])
+    assert [c.tokens for c in freq] == [27, 18, 9]
+    assert [c.tactic for c in samples_to_candidates(samples, parse, score="frequency", max_candidates=2)] == ["h.1", "h.3"]
+    assert [c.tactic for c in samples_to_candidates(samples, parse, max_candidates=1)] == ["h.2"]
+    with pytest.raises(ValueError, match="score must be one of"):
+        samples_to_candidates(samples, parse, score="votes")
+    with pytest.raises(ValueError, match="score must be one of"):
+        GenerationConfig(score="votes")
+    with pytest.raises(ValueError, match="max_candidates"):
+        GenerationConfig(max_candidates=-1)
+
+
 def test_whole_proof_proposals_and_bad_inputs(trained: tuple[Path, list[dict]], tmp_path: Path) -> None:
     from core.types import Theorem
 

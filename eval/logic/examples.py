@@ -17,7 +17,7 @@ from search.replay import replay_states
 log = logging.getLogger(__name__)
 
 
-GENERATED = ("prop", "fo", "eq")
+GENERATED = ("prop", "fo", "eq", "prop_varied", "fo_varied")
 
 
 def reference_proof(theorem: Theorem, canonical_names: bool = False) -> list[str]:

@@ -2,8 +2,9 @@
 
     prover demo --out runs/demo
 
-1. replays the reference proofs of `logic:train` and of the first `extra_theorems` extra training
-   theorems (`logic:extra`, none of whose statements is in valid or test) in the real Lean
+1. replays the reference proofs of `logic:train`, of the first `extra_theorems` extra training
+   theorems (`logic:extra`, none of whose statements is in valid or test) and of the first
+   `varied_theorems` varied ones (`logic:extra_varied`) in the real Lean
    (term-refinement env) and writes one training row per step (DIR/examples.jsonl); the
    reference proofs of `logic:valid` give the validation loss (DIR/valid_examples.jsonl, never
    trained on);
@@ -42,6 +43,7 @@ class DemoConfig:
     fmt: str = "tactic"
     train_steps: int = 800
     extra_theorems: int = 0  # the first N theorems of logic:extra join logic:train as training data
+    varied_theorems: int = 0  # and the first N of logic:extra_varied (hypotheses named by convention, True/False)
     canonical_names: bool = False  # generated reference proofs get predictable binder names (eval/logic/binders.py)
     valid_loss: bool = True  # validation loss during training, on the valid split's reference steps
     decoding: str = "beam"  # "beam": n beams (deterministic); "sample": n samples (generation's temperature)
@@ -67,8 +69,9 @@ class DemoConfig:
             v = getattr(self, name)
             if v < 1:
                 raise ValueError(f"demo config: {name} must be a positive integer, got {v!r}")
-        if self.extra_theorems < 0:
-            raise ValueError(f"demo config: extra_theorems must be >= 0, got {self.extra_theorems!r}")
+        for name in ("extra_theorems", "varied_theorems"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"demo config: {name} must be >= 0, got {getattr(self, name)!r}")
         if self.decoding not in DECODINGS:
             raise ValueError(f"demo config: decoding must be one of {', '.join(DECODINGS)}, got {self.decoding!r}")
         if "num_beams" in self.generation or "n" in self.search:
@@ -145,13 +148,18 @@ def lean_env_spec(cfg: DemoConfig) -> str:
 
 
 def training_theorems(cfg: DemoConfig) -> list[Any]:
-    """logic:train and the first `extra_theorems` of logic:extra."""
-    from eval.logic import EXTRA, load_split
+    """logic:train, the first `extra_theorems` of logic:extra and the first `varied_theorems` of
+    logic:extra_varied."""
+    from eval.logic import EXTRA, EXTRA_VARIED, load_split
 
-    extra = load_split(EXTRA) if cfg.extra_theorems else []
-    if cfg.extra_theorems > len(extra):
-        raise ValueError(f"demo config: extra_theorems={cfg.extra_theorems} but logic:extra has {len(extra)}")
-    return load_split("train") + extra[: cfg.extra_theorems]
+    out = load_split("train")
+    for split, want, name in ((EXTRA, cfg.extra_theorems, "extra_theorems"),
+                              (EXTRA_VARIED, cfg.varied_theorems, "varied_theorems")):
+        extra = load_split(split) if want else []
+        if want > len(extra):
+            raise ValueError(f"demo config: {name}={want} but logic:{split} has {len(extra)}")
+        out += extra[:want]
+    return out
 
 
 def check_examples(path: Path, theorems: list[Any]) -> None:
@@ -183,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
     examples, valid_examples = out / "examples.jsonl", out / "valid_examples.jsonl"
     theorems = training_theorems(cfg)
-    what = f"logic:train{f' + {cfg.extra_theorems} of logic:extra' if cfg.extra_theorems else ''}"
+    what = (f"logic:train{f' + {cfg.extra_theorems} of logic:extra' if cfg.extra_theorems else ''}"
+            f"{f' + {cfg.varied_theorems} of logic:extra_varied' if cfg.varied_theorems else ''}")
     if not examples.is_file() or (cfg.valid_loss and not valid_examples.is_file()):
         env = make_env(lean_env_spec(cfg), lean=args.lean)
         try:
