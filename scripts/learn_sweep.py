@@ -289,6 +289,33 @@ def plot(runs: list[tuple[str, Path]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def kth_solve_calls(rows: list[dict], k: int) -> int | None:
+    """The Lean calls a theorem needs for the run to solve k of them: the k-th smallest
+    `first_proof_at.env_calls` over its proved theorems (None when it solves fewer than k)."""
+    calls = sorted(int(r["first_proof_at"]["env_calls"]) for r in rows
+                   if r.get("status") == "proved" and r.get("first_proof_at"))
+    return calls[k - 1] if 0 < k <= len(calls) else None
+
+
+def calls_table(runs: list[tuple[str, Path]], ks: list[int]) -> str:
+    """Markdown: per solved count k, each run's k-th-solve Lean calls; with the first run as the
+    reference, the others' ratio to it (how many times fewer)."""
+    from core.jsonl import read_jsonl
+
+    rows = {label: list(read_jsonl(path)) for label, path in runs}
+    labels = list(rows)
+    lines = ["| solved | " + " | ".join(labels) + " |", "| ---: |" + " ---: |" * len(labels)]
+    for k in ks:
+        ref = kth_solve_calls(rows[labels[0]], k)
+        cells = []
+        for i, label in enumerate(labels):
+            c = kth_solve_calls(rows[label], k)
+            ratio = f" ({ref / c:.1f}x fewer)" if i and c and ref else ""
+            cells.append("-" if c is None else f"{c}{ratio}")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def ei_summary(runs: list[Path], path: Path | None = None) -> str:
     """Expert iteration across seeds: per run and round, the solved count of its `valid` split (with
     the Wilson 95% interval) and of the training pool; a plot of the former when `path` is given."""
@@ -368,6 +395,9 @@ def main() -> int:
     e = sub.add_parser("ei", help="expert iteration across seeds: table (and --to plot)")
     e.add_argument("runs", type=Path, nargs="+", help="EI run directories")
     e.add_argument("--to", type=Path, default=None)
+    c = sub.add_parser("calls", help="Lean calls per theorem to reach each solved count (first run: the reference)")
+    c.add_argument("--run", nargs=2, action="append", metavar=("LABEL", "RESULTS"), required=True)
+    c.add_argument("--ks", default="10,20,27,30,36,41,46,49")
     t = sub.add_parser("trees")
     t.add_argument("trees", type=Path, nargs="+")
     args = ap.parse_args()
@@ -384,6 +414,9 @@ def main() -> int:
         row.update({"sft": args.sft, "note": args.note})
         append_jsonl(args.out / "levers.jsonl", row)
         print(json.dumps({k: row[k] for k in ("label", "split", "solved", "theorems", "ci95", "solved_at", "env_calls")}))
+        return 0
+    if args.cmd == "calls":
+        print(calls_table([(label, Path(f)) for label, f in args.run], [int(k) for k in args.ks.split(",")]), end="")
         return 0
     if args.cmd == "ei":
         print(ei_summary(args.runs, args.to), end="")

@@ -74,3 +74,18 @@ def test_run_trains_on_the_threads_asked_for(monkeypatch, tmp_path: Path) -> Non
             mod.main()
     finally:
         torch.set_num_threads(before)
+
+
+def test_calls_table_gives_the_kth_solve_lean_calls_and_the_ratio_to_the_first_run(tmp_path: Path) -> None:
+    def rows(calls: list[int | None]) -> str:
+        out = [{"name": f"t{i}", "status": "proved" if c else "failed",
+                "first_proof_at": {"env_calls": c} if c else None} for i, c in enumerate(calls)]
+        return "".join(json.dumps(r) + "\n" for r in out)
+
+    ref, other = tmp_path / "ref.jsonl", tmp_path / "other.jsonl"
+    ref.write_text(rows([40, 10, None, 90]))
+    other.write_text(rows([None, 5, 8, None]))
+    mod = _script()
+    assert mod.kth_solve_calls([json.loads(x) for x in ref.read_text().splitlines()], 2) == 40
+    lines = mod.calls_table([("enum", ref), ("model", other)], [1, 2, 3]).strip().splitlines()
+    assert lines[2:] == ["| 1 | 10 | 5 (2.0x fewer) |", "| 2 | 40 | 8 (5.0x fewer) |", "| 3 | 90 | - |"]
