@@ -7,7 +7,7 @@
     load_dataset("proofnet:FILE[:valid]")      ProofNet in DeepSeek-Prover's JSONL form (header, informal_prefix, ...)
     load_dataset("putnambench:DIR")            a PutnamBench checkout (its lean4/src/*.lean, one problem a file)
     load_dataset("logic:valid")                the real-Lean logic benchmark (eval.logic.load_split)
-    load_dataset("logic:train+extra")          splits joined by '+' (extra: the extra training theorems)
+    load_dataset("logic:train+extra")          splits joined by '+' (extra, extra_varied: extra training theorems)
     load_dataset("scripted:WORLD.json")        the theorems of a scripted world (tests, demos)
     load_dataset("jsonl:FILE[:test]") or a path   any JSONL of theorems ({"name", "header", "formal_statement"});
                                                DeepSeek's/Goedel's minif2f.jsonl: one split by its `split` field

@@ -89,6 +89,7 @@ def test_varied_theorems_are_new_and_written_the_way_people_write_them() -> None
     seen |= {canonical(_statement(t)) for t in load_split(EXTRA)}
     keys = [canonical(_statement(t)) for t in varied]
     assert not set(keys) & seen and len(set(keys)) == len(keys)
+    assert len(load_dataset("logic:extra+extra_varied")) == len(load_split(EXTRA)) + len(varied)
     assert all(t.header == prelude_text() and t.extra["difficulty"] == len(t.extra["reference_proof"]) for t in varied)
     names = Counter(n for t in varied for n in re.findall(r"\((\S+) : ", _statement(t)) if n.startswith("h"))
     numbered = sum(c for n, c in names.items() if re.fullmatch(r"h\d+", n))
