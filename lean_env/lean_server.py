@@ -342,6 +342,10 @@ class WarmLean:
             if time.monotonic() - t0 > self.timeout:
                 self.close()
                 raise LeanTimeout(f"lean ran past its {self.timeout:g} s limit; killed")
+        elapsed = time.monotonic() - t0
+        if elapsed > self.timeout:  # answered, but past its deadline: the same timeout as a kill
+            self.close()
+            raise LeanTimeout(f"lean ran past its {self.timeout:g} s limit ({elapsed:.2f} s)")
         messages = messages_from_diagnostics(diagnostics, source)
         rc = 1 if any(m.severity == "error" for m in messages) else 0
         return LeanRun(rc, messages, "", "", time.monotonic() - t0, peak)

@@ -437,6 +437,9 @@ def run_process(argv: Sequence[str], *, timeout: float, memory_mb: int | None, c
         while True:
             try:
                 out, err = p.communicate(input=pending_input, timeout=_POLL_S)
+                elapsed = time.monotonic() - t0
+                if elapsed > timeout:  # it finished, but past its deadline: the same timeout as a kill
+                    raise LeanTimeout(f"lean ran past its {timeout:g} s limit ({elapsed:.2f} s)")
                 break
             except subprocess.TimeoutExpired:
                 pending_input = None

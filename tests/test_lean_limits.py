@@ -215,3 +215,16 @@ def test_a_code_row_that_only_renames_binders_is_proved(lean_toolchain):
     out = Verifier(lean_toolchain, VerifierConfig(cache=False, timeout=30)).verify(items)
     assert [v.verdict for v in out] == ["proved", "proved", "rejected"], [v.reason for v in out]
     assert "differs from the formal_statement" in out[2].reason
+
+
+def test_a_run_that_finishes_past_its_deadline_is_a_timeout(monkeypatch):
+    """A child that ends within the first poll, but after its deadline, is a timeout as a killed
+    one is: its verdict never depends on the poll interval (a 0 s limit is always a timeout)."""
+    from lean_env import process
+    from lean_env.errors import LeanTimeout
+
+    monkeypatch.setattr(process, "_POLL_S", 10.0)  # the child surely ends within the first poll
+    with pytest.raises(LeanTimeout, match="past its 0 s limit"):
+        process.run_process([sys.executable, "-c", "pass"], timeout=0.0, memory_mb=None)
+    rc, _, _, _, _ = process.run_process([sys.executable, "-c", "pass"], timeout=30.0, memory_mb=None)
+    assert rc == 0
