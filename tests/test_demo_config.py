@@ -1,5 +1,5 @@
-"""The demo recipes (configs/demo.json, configs/demo_thought.json): loading, checking, command-line overrides and the evaluation
-it runs (an EvalSpec handed to the campaign runner, no command-line round trip)."""
+"""The demo recipes (configs/demo.json, demo_thought.json, demo_thought_micro.json): loading, checking,
+command-line overrides and the evaluation it runs (an EvalSpec handed to the campaign runner, no command-line round trip)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def _args(*argv: str) -> argparse.Namespace:
     return ap.parse_args(["demo", *argv])
 
 
-@pytest.mark.parametrize("path", [DEFAULT_CONFIG, DEFAULT_CONFIG.with_name("demo_thought.json")],
-                         ids=["demo", "demo_thought"])
+@pytest.mark.parametrize("path", [DEFAULT_CONFIG, DEFAULT_CONFIG.with_name("demo_thought.json"),
+                                  DEFAULT_CONFIG.with_name("demo_thought_micro.json")],
+                         ids=["demo", "demo_thought", "demo_thought_micro"])
 def test_shipped_recipes_load_and_are_checked(path: Path) -> None:
     cfg = DemoConfig.load(path)
     assert cfg.fmt in ("tactic", "thought") and cfg.n >= 1 and cfg.train_steps >= 1
